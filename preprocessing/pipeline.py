@@ -1,0 +1,88 @@
+"""The one preprocessing function shared by training and serving, and its saved settings.
+
+Train/serve skew (a model served with other preprocessing than it was trained with) is the
+classic silent bug of text classification. Here both sides call :func:`preprocess` with a
+:class:`PreprocessSettings` that is written into the model bundle at training time and read
+back from it at serving time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from preprocessing.cleaning import DEFAULT_RULES, PLACEHOLDER_RE, CleaningRule, clean
+from preprocessing.tokenizer import TOKEN_FORMS, tokenize
+
+
+@dataclass(frozen=True)
+class PreprocessSettings:
+    """How a question becomes tokens; saved as JSON in ``bundle.json``.
+
+    Attributes:
+        nfkc: apply Unicode NFKC before the rules.
+        rules: ordered cleaning rules (see ``preprocessing.cleaning``).
+        token_form: ``"surface"`` (MeCab wakati) or ``"base"`` (UniDic orthBase).
+        lowercase: lower-case Latin letters after cleaning (placeholders are kept upper-case).
+    """
+
+    nfkc: bool = True
+    rules: tuple[CleaningRule, ...] = field(default=DEFAULT_RULES)
+    token_form: str = "surface"
+    lowercase: bool = True
+
+    def __post_init__(self) -> None:
+        if self.token_form not in TOKEN_FORMS:
+            raise ValueError(f"token_form must be one of {TOKEN_FORMS}, not {self.token_form!r}")
+
+    def to_dict(self) -> dict:
+        """Return a JSON-serialisable dict (rules as a list of {name, pattern, replacement})."""
+        return {
+            "nfkc": self.nfkc,
+            "rules": [rule.to_dict() for rule in self.rules],
+            "token_form": self.token_form,
+            "lowercase": self.lowercase,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PreprocessSettings":
+        """Inverse of :meth:`to_dict`. Raises ``KeyError``/``ValueError`` on a malformed dict."""
+        return cls(
+            nfkc=bool(data["nfkc"]),
+            rules=tuple(CleaningRule.from_dict(rule) for rule in data["rules"]),
+            token_form=str(data["token_form"]),
+            lowercase=bool(data.get("lowercase", False)),
+        )
+
+
+def _lower_keep_placeholders(text: str) -> str:
+    """Lower-case ``text`` except the placeholders (``<EMAIL>`` stays ``<EMAIL>``)."""
+    parts = PLACEHOLDER_RE.split(text)
+    placeholders = PLACEHOLDER_RE.findall(text)
+    out = [parts[0].lower()]
+    for placeholder, part in zip(placeholders, parts[1:]):
+        out.append(placeholder)
+        out.append(part.lower())
+    return "".join(out)
+
+
+def clean_text(text: str, settings: PreprocessSettings) -> str:
+    """Return ``text`` cleaned as :func:`preprocess` cleans it (NFKC, rules, lower-case)."""
+    cleaned = clean(text, settings.rules, nfkc=settings.nfkc)
+    return _lower_keep_placeholders(cleaned) if settings.lowercase else cleaned
+
+
+def preprocess(text: str, settings: PreprocessSettings) -> list[str]:
+    """Clean and tokenize one question: the single path used by training and serving.
+
+    Args:
+        text: the raw question as a customer wrote it.
+        settings: usually ``bundle.preprocess_settings`` (serving) or the training config's.
+
+    Returns:
+        The tokens (``[]`` when nothing but noise remains after cleaning).
+
+    Example:
+        >>> preprocess("ﾊﾟｽﾜｰﾄﾞを忘れました。 yamada@example.com", PreprocessSettings())
+        ['パスワード', 'を', '忘れ', 'まし', 'た', '。', '<EMAIL>']
+    """
+    return tokenize(clean_text(text, settings), settings.token_form)

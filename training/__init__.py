@@ -1,0 +1,1 @@
+"""Training, evaluation, the model bundle and the command line of toiawase."""
