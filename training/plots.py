@@ -70,7 +70,7 @@ def plot_training_curves(history: dict[str, Sequence[float]], path: str) -> None
         path: the PNG file to write.
     """
     with plt.rc_context(_style()):
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100, layout="constrained")
         epochs = np.arange(1, len(history.get("loss", [])) + 1)
         for ax, key, title in ((axes[0], "loss", "損失 (loss)"), (axes[1], "accuracy", "正解率 (accuracy)")):
             if key in history:
@@ -81,7 +81,6 @@ def plot_training_curves(history: dict[str, Sequence[float]], path: str) -> None
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
             ax.legend()
-        fig.tight_layout()
         fig.savefig(path)
         plt.close(fig)
 
@@ -99,7 +98,7 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], categories: Sequence[
     k = len(categories)
     size = max(5.0, 0.55 * k + 2.5)
     with plt.rc_context(_style()):
-        fig, ax = plt.subplots(figsize=(size + 1, size), dpi=100)
+        fig, ax = plt.subplots(figsize=(size + 1, size), dpi=100, layout="constrained")
         image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
         ax.set_xticks(range(k), labels=categories, rotation=45, ha="right")
         ax.set_yticks(range(k), labels=categories)
@@ -112,6 +111,5 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], categories: Sequence[
                     colour = "white" if shares[i, j] > 0.5 else "black"
                     ax.text(j, i, str(counts[i, j]), ha="center", va="center", color=colour, fontsize=fontsize)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="行ごとの割合 (row share)")
-        fig.tight_layout()
         fig.savefig(path)
         plt.close(fig)
