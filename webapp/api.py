@@ -1,0 +1,132 @@
+"""The JSON API, version 1: ``POST /api/v1/predict`` and ``GET /api/v1/model``.
+
+``POST /api/v1/predict`` takes a JSON object with either ``"question": "..."`` or
+``"questions": ["...", ...]`` (1 to ``MAX_QUESTIONS`` = 1,000), and optionally ``"top_k"``
+(an integer ≥ 1, default 3, clipped to the number of categories). It answers::
+
+    {"model_version": "20261122-101500-ab12cd",
+     "predictions": [{"category": "配送", "probability": 0.91, "needs_review": false,
+                      "top_k": [{"category": "配送", "probability": 0.91}, ...]}]}
+
+one prediction per question, in order (also for a single ``question``). ``needs_review`` is true
+when the probability is below the app's ``THRESHOLD``. Bad input is 400, a body over
+``MAX_CONTENT_LENGTH`` is 413, no loaded model is 503; errors are ``{"error": {...}}`` (see
+:mod:`webapp.errors`). The body is read as UTF-8 JSON whatever its Content-Type says.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from webapp.errors import AppError, no_model_error
+from webapp.model_loading import model_state
+from webapp.questions import json_type, check_question, route
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+_FIELDS = ("question", "questions", "top_k")
+
+
+def _json_body() -> dict:
+    """The request body decoded as a UTF-8 JSON object.
+
+    Raises:
+        AppError: 400 for an empty body, bytes that are not UTF-8, invalid JSON, or JSON that is
+            not an object. (A body over ``MAX_CONTENT_LENGTH`` raises Werkzeug's 413 here.)
+    """
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise AppError(400, 'The request body is empty; send a JSON object like {"question": "..."}.', 'リクエストの本文が空です。{"question": "..."} の形の JSON を送ってください。')
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AppError(400, f"The request body is not valid UTF-8 (byte {exc.start}).", f"リクエストの本文が UTF-8 ではありません（{exc.start} バイト目）。") from None
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AppError(400, f"The request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).", f"リクエストの本文が正しい JSON ではありません（{exc.lineno} 行 {exc.colno} 列）。") from None
+    except RecursionError:
+        raise AppError(400, "The request body is nested too deeply.", "JSON の入れ子が深すぎます。") from None
+    if not isinstance(body, dict):
+        raise AppError(400, f"The request body must be a JSON object, not {json_type(body)}.", "リクエストの本文は JSON オブジェクトにしてください。")
+    return body
+
+
+def _questions(body: dict) -> tuple[list[str], bool]:
+    """The checked questions of the body and whether it had a single ``question``.
+
+    Raises:
+        AppError: 400 for unknown fields, neither or both of ``question``/``questions``, a
+            ``questions`` that is not a non-empty array of at most ``MAX_QUESTIONS``, or a bad
+            question (see :func:`webapp.questions.check_question`).
+    """
+    unknown = sorted(set(body) - set(_FIELDS))
+    if unknown:
+        raise AppError(400, f"Unknown field(s): {', '.join(unknown)}. Allowed: {', '.join(_FIELDS)}.", f"未知のフィールドがあります: {', '.join(unknown)}。", fields=unknown)
+    if ("question" in body) == ("questions" in body):
+        raise AppError(400, 'Send either "question" (a string) or "questions" (an array of strings).', '"question"（文字列）か "questions"（文字列の配列）のどちらか一方を送ってください。')
+    if "question" in body:
+        return [check_question(body["question"])], True
+    questions = body["questions"]
+    limit = current_app.config["MAX_QUESTIONS"]
+    if not isinstance(questions, list):
+        raise AppError(400, f'"questions" must be an array of strings, not {json_type(questions)}.', '"questions" は文字列の配列にしてください。')
+    if not questions:
+        raise AppError(400, '"questions" is empty.', '"questions" が空です。')
+    if len(questions) > limit:
+        raise AppError(400, f'Too many questions: {len(questions):,}, at most {limit:,} per request.', f"質問が多すぎます（{len(questions):,} 件）。1 回に {limit:,} 件までです。")
+    return [check_question(q, i) for i, q in enumerate(questions)], False
+
+
+def _top_k(body: dict) -> int:
+    """``top_k`` of the body (default ``DEFAULT_TOP_K``). Raises AppError 400 unless an integer ≥ 1."""
+    top_k = body.get("top_k", current_app.config["DEFAULT_TOP_K"])
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise AppError(400, f'"top_k" must be an integer of at least 1, not {json.dumps(top_k, ensure_ascii=False)}.', '"top_k" は 1 以上の整数にしてください。')
+    return top_k
+
+
+@bp.post("/predict")
+def predict() -> Response:
+    """Route one or more questions; see the module docstring for the request and answer."""
+    state = model_state()
+    if state.bundle is None:
+        raise no_model_error(state.error)
+    body = _json_body()
+    questions, single = _questions(body)
+    top_k = _top_k(body)
+    routings = route(state.bundle, questions, top_k, single=single)
+    return jsonify({"model_version": state.bundle.version, "predictions": [r.to_dict() for r in routings]})
+
+
+@bp.get("/model")
+def model_info() -> Response:
+    """The loaded model: version, categories, training date, threshold and headline metrics.
+
+    Metrics are measured on the validation data at training time (``metrics.json``): accuracy
+    and macro-F1 in [0, 1], for the LSTM and for the TF-IDF + logistic regression baseline.
+    """
+    state = model_state()
+    if state.bundle is None:
+        raise no_model_error(state.error)
+    bundle = state.bundle
+    metrics = bundle.metrics
+    return jsonify(
+        {
+            "model_version": bundle.version,
+            "categories": bundle.categories,
+            "created_at": bundle.created_at,
+            "threshold": current_app.config["THRESHOLD"],
+            "metrics": {
+                "validation_examples": metrics.get("n"),
+                "accuracy": metrics.get("accuracy"),
+                "macro_f1": metrics.get("macro_f1"),
+                "baselines": {
+                    name: {"accuracy": b.get("accuracy"), "macro_f1": b.get("macro_f1")}
+                    for name, b in metrics.get("baselines", {}).items()
+                },
+            },
+        }
+    )

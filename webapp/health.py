@@ -1,0 +1,24 @@
+"""``GET /healthz``: is this worker ready to route questions?
+
+200 ``{"status": "ok", "model_version": ...}`` when a bundle is loaded; 503
+``{"status": "no_model", "error": {...}}`` otherwise, so a load balancer or the browser test does
+not send questions to a worker that can only answer 503.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from webapp.errors import no_model_error
+from webapp.model_loading import model_state
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    """Readiness check (see the module docstring); never loads or predicts anything."""
+    state = model_state()
+    if state.bundle is None:
+        return jsonify({"status": "no_model", **no_model_error(state.error).to_dict()}), 503
+    return jsonify({"status": "ok", "model_version": state.bundle.version}), 200

@@ -1,0 +1,92 @@
+"""The HTML pages: the question form ``/``, the model page ``/model`` and its plots.
+
+The form posts back to ``/`` (no redirect) so the question stays in the textarea. A question
+below the app's ``THRESHOLD`` is shown as 「要確認：担当者が振り分けてください」 with its
+candidates instead of a confident answer. Without a loaded model every page says how to train
+one, with status 503.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template, request, send_file
+from werkzeug.wrappers import Response
+
+from training.bundle import PLOTS
+from webapp.errors import AppError
+from webapp.model_loading import MAKE_HINT, TRAIN_HINT, model_state
+from webapp.questions import check_question, route
+
+bp = Blueprint("pages", __name__)
+
+#: Candidates shown on the form page.
+PAGE_TOP_K = 3
+
+
+def _no_model_page() -> tuple[str, int]:
+    state = model_state()
+    return render_template("no_model.html", state=state, train_hint=TRAIN_HINT, make_hint=MAKE_HINT), 503
+
+
+@bp.route("/", methods=("GET", "POST"))
+def index() -> tuple[str, int] | str:
+    """The question form (GET) and its answer (POST, form field ``question``).
+
+    A bad question (empty, too long, no words after cleaning) is shown as a message on the form,
+    with status 400.
+    """
+    state = model_state()
+    if state.bundle is None:
+        return _no_model_page()
+    bundle = state.bundle
+    context = {
+        "bundle": bundle,
+        "question": "",
+        "routing": None,
+        "analysis": None,
+        "error": None,
+        "threshold": current_app.config["THRESHOLD"],
+        "max_chars": current_app.config["MAX_QUESTION_CHARS"],
+    }
+    if request.method == "GET":
+        return render_template("index.html", **context)
+    question = request.form.get("question", "")
+    context["question"] = question
+    try:
+        check_question(question)
+        context["routing"] = route(bundle, [question], PAGE_TOP_K, single=True)[0]
+        analysis = bundle.analyze(question)
+        context["analysis"] = analysis
+        context["tokens"] = list(zip(analysis.tokens, analysis.out_of_vocabulary))
+    except AppError as error:
+        context["error"] = error
+        return render_template("index.html", **context), error.code
+    return render_template("index.html", **context)
+
+
+@bp.get("/model")
+def model_page() -> tuple[str, int] | str:
+    """The loaded model: LSTM vs TF-IDF baseline, per-category table, confusion matrix, curves."""
+    state = model_state()
+    if state.bundle is None:
+        return _no_model_page()
+    bundle = state.bundle
+    metrics = bundle.metrics
+    baselines = metrics.get("baselines", {})
+    baseline = baselines.get("tfidf_word_logreg") or next(iter(baselines.values()), {})
+    plots = [name for name in PLOTS if bundle.plot_path(name)]
+    return render_template("model.html", bundle=bundle, metrics=metrics, baseline=baseline, plots=plots, threshold=current_app.config["THRESHOLD"])
+
+
+@bp.get("/model/plots/<name>")
+def plot(name: str) -> Response:
+    """A plot PNG of the loaded bundle (``training_curves.png`` or ``confusion_matrix.png``).
+
+    Raises:
+        NotFound: for another name, a bundle without that plot, or no model.
+    """
+    bundle = model_state().bundle
+    path = bundle.plot_path(name) if bundle else None
+    if path is None:
+        abort(404)
+    # The URL carries ?v=<version>, so a new bundle's plots are not read from a stale cache.
+    return send_file(path, mimetype="image/png", max_age=3600)

@@ -1,0 +1,76 @@
+"""The web app's settings: Flask config keys, their defaults, and the environment variables.
+
+Where each value comes from, first match wins:
+
+1. the ``test_config`` mapping given to :func:`webapp.create_app` (``toiawase serve`` passes
+   ``--model`` and ``--threshold`` this way);
+2. the environment: ``TOIAWASE_MODEL`` (→ ``MODEL_PATH``), ``TOIAWASE_THRESHOLD`` (→ ``THRESHOLD``);
+3. the defaults below.
+
+The limits are the ones of the product issue (#3, "Bad input"): a question of at most 5,000
+characters, at most 1,000 questions per API request, and a request body limit (Flask's
+``MAX_CONTENT_LENGTH``) above which the answer is 413.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+#: Models directory (its ``current`` bundle is served) or a bundle directory, relative to the cwd.
+DEFAULT_MODEL_PATH = "models"
+#: Below this top-category probability (in [0, 1]) a person should route the question.
+DEFAULT_THRESHOLD = 0.5
+#: Longest question accepted, in characters (Unicode code points, before cleaning).
+MAX_QUESTION_CHARS = 5000
+#: Most questions in one ``POST /api/v1/predict``.
+MAX_QUESTIONS = 1000
+#: Largest request body in bytes (16 MiB): 1,000 questions of 5,000 kana/kanji take 15 MB in
+#: UTF-8 (3 bytes each). Larger bodies get 413 before they are read.
+MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+#: Candidates per question when the request does not say (``top_k``).
+DEFAULT_TOP_K = 3
+
+ENV_MODEL = "TOIAWASE_MODEL"
+ENV_THRESHOLD = "TOIAWASE_THRESHOLD"
+
+
+def defaults() -> dict[str, object]:
+    """The default Flask config of the app (keys as in the module docstring)."""
+    return {
+        "MODEL_PATH": DEFAULT_MODEL_PATH,
+        "THRESHOLD": DEFAULT_THRESHOLD,
+        "MAX_QUESTION_CHARS": MAX_QUESTION_CHARS,
+        "MAX_QUESTIONS": MAX_QUESTIONS,
+        "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
+        "DEFAULT_TOP_K": DEFAULT_TOP_K,
+    }
+
+
+def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, object]:
+    """Config values set through ``TOIAWASE_MODEL`` / ``TOIAWASE_THRESHOLD`` (unset or empty: absent).
+
+    Raises:
+        ValueError: if ``TOIAWASE_THRESHOLD`` is not a number in [0, 1].
+    """
+    values: dict[str, object] = {}
+    if environ.get(ENV_MODEL):
+        values["MODEL_PATH"] = environ[ENV_MODEL]
+    if environ.get(ENV_THRESHOLD):
+        values["THRESHOLD"] = parse_threshold(environ[ENV_THRESHOLD], source=ENV_THRESHOLD)
+    return values
+
+
+def parse_threshold(value: object, source: str = "THRESHOLD") -> float:
+    """Return ``value`` as a probability threshold in [0, 1].
+
+    Raises:
+        ValueError: if it is not a number in [0, 1]; the message names ``source``.
+    """
+    try:
+        threshold = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{source} must be a number between 0 and 1, not {value!r}") from None
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"{source} must be between 0 and 1, not {threshold}")
+    return threshold
