@@ -63,7 +63,8 @@ def prepare_examples(
         TicketFileError: for a symbols-only question unless ``skip_bad_rows`` (then counted
             under ``drops["only symbols"]``).
     """
-    drops["unreadable rows skipped"] += len(loaded.skipped)
+    if loaded.skipped:
+        drops["unreadable rows skipped"] += len(loaded.skipped)
     examples = Examples()
     for ticket in loaded.tickets:
         cleaned = clean_text(ticket.question, settings)

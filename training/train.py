@@ -15,6 +15,7 @@ import math
 import os
 import tempfile
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -139,7 +140,10 @@ def fit_router(
     log(f"training on {len(sampled)} examples, validating on {len(valid_sub)}; up to {config.epochs} epochs")
     model = build_model(config.model, len(vocabulary), len(categories), config.learning_rate)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
-    history = model.fit(train_ds, validation_data=valid_ds, epochs=config.epochs, callbacks=[stop], verbose=verbose)
+    with warnings.catch_warnings():
+        # Length-bucketed datasets have no known size, so Keras warns at the end of epoch 1.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        history = model.fit(train_ds, validation_data=valid_ds, epochs=config.epochs, callbacks=[stop], verbose=verbose)
     return model, vocabulary, seq_len, {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
@@ -240,7 +244,8 @@ def train(
         "oov_rate_validation": _oov_rate(vocabulary, valid.tokens),
     }
 
-    version = new_version(fingerprint(train_part))
+    data_fingerprint = fingerprint(train_part)
+    version = new_version(data_fingerprint)
     created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     info = {
         "format": BUNDLE_FORMAT,
@@ -250,7 +255,7 @@ def train(
         "seq_len": seq_len,
         "preprocessing": settings.to_dict(),
         "train_config": config.to_dict(),
-        "data_fingerprint": fingerprint(train_part),
+        "data_fingerprint": data_fingerprint,
         "train_file": str(data),
     }
     with tempfile.TemporaryDirectory() as plots_dir:
