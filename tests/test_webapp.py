@@ -318,6 +318,16 @@ def test_api_body_over_the_limit_is_413(client, app):
     assert f"{limit:,}" in error["message"]
 
 
+def test_api_chunked_body_over_the_limit_is_413(make_app):
+    client = make_app(MAX_CONTENT_LENGTH=1000).test_client()
+    data = json.dumps({"question": "返品" * 400}, ensure_ascii=False).encode()
+    # Transfer-Encoding: chunked (no Content-Length); the server terminates the stream, as gunicorn says.
+    chunked = {"headers": {"Transfer-Encoding": "chunked"}, "environ_overrides": {"wsgi.input_terminated": True}}
+    assert_json_error(client.post("/api/v1/predict", data=data, content_type="application/json", **chunked), 413)
+    small = json.dumps({"question": "返品したい"}, ensure_ascii=False).encode()
+    assert client.post("/api/v1/predict", data=small, content_type="application/json", **chunked).status_code == 200
+
+
 def test_api_configured_body_limit(make_app):
     client = make_app(MAX_CONTENT_LENGTH=1000).test_client()
     assert client.post("/api/v1/predict", json={"question": "返品したい"}).status_code == 200

@@ -19,10 +19,11 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.errors import AppError, no_model_error
 from webapp.model_loading import model_state
-from webapp.questions import json_type, check_question, route
+from webapp.questions import check_question, json_type, route
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -34,9 +35,16 @@ def _json_body() -> dict:
 
     Raises:
         AppError: 400 for an empty body, bytes that are not UTF-8, invalid JSON, or JSON that is
-            not an object. (A body over ``MAX_CONTENT_LENGTH`` raises Werkzeug's 413 here.)
+            not an object.
+        RequestEntityTooLarge: 413 for a body over ``MAX_CONTENT_LENGTH`` (with or without a
+            Content-Length header).
     """
     raw = request.get_data(cache=False)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # A chunked body (no Content-Length) is cut at the limit by Werkzeug's LimitedStream
+        # without an error; reaching the limit means the body was too large.
+        raise RequestEntityTooLarge()
     if not raw.strip():
         raise AppError(400, 'The request body is empty; send a JSON object like {"question": "..."}.', 'リクエストの本文が空です。{"question": "..."} の形の JSON を送ってください。')
     try:

@@ -1,0 +1,266 @@
+"""HTTP latency of single-question ``POST /api/v1/predict`` through the real server (gunicorn).
+
+Usage::
+
+    .venv/bin/python bench/latency.py --model models --requests 2000
+    .venv/bin/python bench/latency.py --model models --requests 5000 --concurrency 4 --json-out bench/results/latency.json
+
+Starts ``toiawase serve`` (gunicorn, the same command a person runs) on a free port of 127.0.0.1,
+waits for ``/healthz``, then sends ``--requests`` single-question requests with varied Japanese
+questions. Each client thread (``--concurrency``, default 1: sequential) keeps one HTTP/1.1
+keep-alive connection (``http.client``). The first ``--warmup`` requests of each thread are not
+measured. Latency is wall-clock time from sending the request to reading the whole answer, in
+milliseconds, on the client; requests/s is measured requests over the measuring wall time.
+Prints a Markdown table, optionally writes JSON, and always stops the server.
+
+The goal of issue #3: p50 ≤ 10 ms on a 2-core machine (``model.predict()`` per request costs
+about 100 ms). Not a test: the numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"  # the benchmark only ever talks to a server it started on this machine
+START_TIMEOUT = 60.0  # seconds for the server to answer /healthz
+
+# Varied support questions (lengths, styles, noise); cycled through by the clients.
+QUESTIONS = [
+    "注文した商品がまだ届きません。いつ発送されますか？",
+    "パスワードを忘れてしまい、ログインできません。",
+    "クレジットカードの支払いが二重に請求されています",
+    "届いた商品が壊れていたので返品したいです",
+    "アプリが起動直後に落ちます。バージョン：3.4.1",
+    "コンビニ払いの期限っていつまでですか",
+    "メールアドレスを変更したいのですが、どこから手続きできますか。",
+    "返金はいつ頃口座に振り込まれますか？",
+    "配送先の住所を間違えて入力してしまいました。変更できますか",
+    "領収書の発行をお願いします",
+    "法人で大量購入したいのですが、割引はありますか",
+    "退会したいです",
+    "注文番号：AB-12345678 の商品がキャンセルされていました。理由を教えてください。",
+    "サイズが合わなかったので交換をお願いしたいのですが、送料はかかりますか？",
+    "ログインしようとすると「エラーが発生しました」と表示されて先に進めません。何度やっても同じです。",
+    "ポイントの有効期限を知りたいです",
+    "ｽﾏﾎから購入できません",
+    "二段階認証のコードがSMSで届きません 090-1234-5678",
+    "置き配を指定したのに手渡しでした。次回から置き配にできますか",
+    "先日購入した商品の色がサイトの写真と全然違います。返品・返金してもらえますか？ -- 山田 太郎",
+    "PayPayは使えますか",
+    "会員登録の確認メールが来ません。test.user@example.com です",
+    "お届け日時の指定はできますか？",
+    "画面が真っ白になって何も表示されません。https://shop.example.jp/mypage",
+]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (picked by the OS)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def start_server(model: str, port: int, workers: int, log_path: Path) -> subprocess.Popen:
+    """Start ``toiawase serve`` in its own process group; output goes to ``log_path``."""
+    command = [sys.executable, "-m", "training.cli", "serve", "--model", model,
+               "--host", HOST, "--port", str(port), "--workers", str(workers)]
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """SIGTERM to gunicorn's master (graceful), SIGKILL to its process group after 15 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def get_json(port: int, path: str) -> tuple[int, dict]:
+    """``GET path`` on the local server: (status, decoded JSON body)."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=5)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        connection.close()
+
+
+def wait_until_ready(port: int, process: subprocess.Popen, log_path: Path) -> dict:
+    """Poll ``/healthz`` until 200 and return its body.
+
+    Raises:
+        SystemExit: if the server exits, has no model (503), or is not ready in time.
+    """
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"error: the server exited with status {process.returncode}:\n{log_path.read_text(errors='replace')}")
+        try:
+            status, body = get_json(port, "/healthz")
+        except (OSError, http.client.HTTPException, ValueError):
+            time.sleep(0.2)
+            continue
+        if status == 200:
+            return body
+        sys.exit(f"error: /healthz answered {status}: {body}")
+    sys.exit(f"error: the server did not answer /healthz within {START_TIMEOUT:.0f} s:\n{log_path.read_text(errors='replace')}")
+
+
+def client(port: int, indices: range, warmup: int, latencies: list[float], errors: list[str], start: threading.Barrier) -> None:
+    """One client thread: ``warmup`` unmeasured requests, then one measured request per index."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=10)
+    headers = {"Content-Type": "application/json", "Connection": "keep-alive"}
+    bodies = [json.dumps({"question": q}, ensure_ascii=False).encode("utf-8") for q in QUESTIONS]
+
+    def send(i: int) -> float:
+        began = time.perf_counter()
+        connection.request("POST", "/api/v1/predict", body=bodies[i % len(bodies)], headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+        elapsed = (time.perf_counter() - began) * 1000.0
+        if response.status != 200:
+            errors.append(f"{response.status}: {data[:200]!r}")
+        return elapsed
+
+    try:
+        for i in range(warmup):
+            send(i)
+        start.wait()
+        mine = [send(i) for i in indices]
+        latencies.extend(mine)  # list.extend is atomic under the GIL
+    except Exception as exc:  # noqa: BLE001 - reported, the benchmark then fails
+        errors.append(f"{type(exc).__name__}: {exc}")
+        start.abort()
+    finally:
+        connection.close()
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0–100) by linear interpolation (NumPy's default method)."""
+    if not sorted_values:
+        return float("nan")
+    position = (len(sorted_values) - 1) * q / 100.0
+    low = int(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Start the server, measure, stop the server; return the results dict."""
+    port = free_port()
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="toiawase-latency-") as tmp:
+        log_path = Path(tmp) / "server.log"
+        process = start_server(args.model, port, args.workers, log_path)
+        try:
+            health = wait_until_ready(port, process, log_path)
+            latencies: list[float] = []
+            errors: list[str] = []
+            per_thread = [range(t, args.requests, args.concurrency) for t in range(args.concurrency)]
+            barrier = threading.Barrier(args.concurrency + 1)
+            threads = [threading.Thread(target=client, args=(port, r, args.warmup, latencies, errors, barrier), daemon=True)
+                       for r in per_thread]
+            for thread in threads:
+                thread.start()
+            try:
+                barrier.wait(timeout=120)
+            except threading.BrokenBarrierError:
+                pass
+            began = time.perf_counter()
+            for thread in threads:
+                thread.join(timeout=600)
+            wall = time.perf_counter() - began
+        finally:
+            stop_server(process)
+    if errors:
+        sys.exit(f"error: {len(errors)} failed request(s), first: {errors[0]}")
+    values = sorted(latencies)
+    return {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model_version": health.get("model_version"),
+        "machine": {"cpus": os.cpu_count(), "load_average_1min_before": round(load_before, 2),
+                    "platform": platform.platform(), "python": platform.python_version()},
+        "server": {"workers": args.workers, "command": "toiawase serve (gunicorn gthread)"},
+        "requests": len(values),
+        "warmup_per_connection": args.warmup,
+        "concurrency": args.concurrency,
+        "latency_ms": {
+            "p50": percentile(values, 50),
+            "p90": percentile(values, 90),
+            "p99": percentile(values, 99),
+            "mean": statistics.fmean(values),
+            "max": values[-1],
+        },
+        "requests_per_second": len(values) / wall if wall > 0 else float("nan"),
+    }
+
+
+def markdown(result: dict) -> str:
+    """A short Markdown table of the result."""
+    ms = result["latency_ms"]
+    header = (
+        f"Single-question `POST /api/v1/predict`, model `{result['model_version']}`, "
+        f"{result['server']['workers']} gunicorn worker(s), concurrency {result['concurrency']}, "
+        f"{result['requests']} requests after {result['warmup_per_connection']} warm-up per connection, "
+        f"{result['machine']['cpus']} CPUs (1-min load average before: {result['machine']['load_average_1min_before']})"
+    )
+    return "\n".join([
+        header,
+        "",
+        "| p50 ms | p90 ms | p99 ms | mean ms | max ms | requests/s |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {ms['p50']:.2f} | {ms['p90']:.2f} | {ms['p99']:.2f} | {ms['mean']:.2f} | {ms['max']:.2f} | {result['requests_per_second']:.0f} |",
+    ])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line arguments (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="models", help="bundle or models directory (default: models)")
+    parser.add_argument("--requests", type=int, default=2000, help="measured requests in total (default: 2000)")
+    parser.add_argument("--warmup", type=int, default=50, help="unmeasured requests per connection first (default: 50)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default: 2)")
+    parser.add_argument("--concurrency", type=int, default=1, help="client threads, one connection each (default: 1)")
+    parser.add_argument("--json-out", type=Path, help="also write the result as JSON here")
+    args = parser.parse_args(argv)
+    if args.requests < 1 or args.warmup < 0 or args.workers < 1 or not 1 <= args.concurrency <= 64:
+        parser.error("--requests and --workers must be ≥ 1, --warmup ≥ 0, --concurrency 1–64")
+    if args.concurrency > args.requests:
+        parser.error("--concurrency must not exceed --requests")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print (and optionally save) the result."""
+    args = parse_args(argv)
+    result = run(args)
+    print(markdown(result))
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        print(f"\nwritten: {args.json_out}")
+
+
+if __name__ == "__main__":
+    main()
