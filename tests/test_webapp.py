@@ -139,6 +139,12 @@ def test_form_escapes_html(client):
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;ログインできません</textarea>" in html
 
 
+def test_form_keeps_a_leading_newline_in_the_textarea(client):
+    # HTML drops one newline right after <textarea>; the template writes one so the question's own stays.
+    html = page(client.post("/", data={"question": "\n返品したい"}))
+    assert '例：注文した商品がまだ届きません。いつ発送されますか？">\n\n返品したい</textarea>' in html
+
+
 @pytest.mark.parametrize("question", ["", "   ", "\n\t\u3000 "], ids=["empty", "spaces", "whitespace"])
 def test_form_empty_question_is_a_message(client, question):
     response = client.post("/", data={"question": question})
