@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 RNN_KINDS: tuple[str, ...] = ("lstm", "gru")
-POOLINGS: tuple[str, ...] = ("last", "mean")
+POOLINGS: tuple[str, ...] = ("last", "mean", "max")
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,9 @@ class ModelConfig:
         units: hidden units per direction of each recurrent layer.
         layers: number of stacked recurrent layers (≥ 1).
         bidirectional: read the question both ways (Schuster & Paliwal, 1997).
-        pooling: ``"last"`` (final state of each direction) or ``"mean"`` (masked mean of all
-            states, keras.layers.GlobalAveragePooling1D).
+        pooling: ``"last"`` (final state of each direction), ``"mean"`` (masked mean of all
+            states, keras.layers.GlobalAveragePooling1D) or ``"max"`` (masked max of all
+            states, Conneau et al., 2017).
         dropout: dropout rate before the output layer (0 ≤ rate < 1).
         embedding_dropout: SpatialDropout1D rate on the token vectors (whole vectors dropped).
     """

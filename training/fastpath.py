@@ -112,14 +112,19 @@ class RecurrentRouter:
 
     def _features(self, ids: np.ndarray) -> np.ndarray:
         """Pooled features ``[B, D*H]`` for equal-length, unpadded sequences ``ids`` ``[B, T]``."""
-        pooling_mean = self.config.pooling == "mean"
+        pooling = self.config.pooling
         projected = self.layers[0]["table"][:, ids]  # [D, B, T, G*H]
         for i, layer in enumerate(self.layers):
             last = i == len(self.layers) - 1
-            need_sequence = not last or pooling_mean
+            need_sequence = not last or pooling != "last"
             final, states = self._run_layer(layer, projected, need_sequence)
             if last:
-                pooled = states.mean(axis=2) if pooling_mean else final  # [D, B, H]
+                if pooling == "mean":
+                    pooled = states.mean(axis=2)  # [D, B, H]
+                elif pooling == "max":
+                    pooled = states.max(axis=2)
+                else:
+                    pooled = final
                 return np.concatenate(list(pooled), axis=-1)
             inputs = np.concatenate(list(states), axis=-1)  # [B, T, D*H]
             following = self.layers[i + 1]

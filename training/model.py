@@ -8,9 +8,33 @@ LSTM on IMDB" examples. Layer names are fixed (``embedding``, ``rnn_0``, ``rnn_1
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from training.config import ModelConfig
+
+
+@keras.saving.register_keras_serializable(package="toiawase")
+class MaskedGlobalMaxPooling1D(layers.Layer):
+    """Max over time of ``[batch, time, features]`` ignoring masked (padding) steps.
+
+    ``keras.layers.GlobalMaxPooling1D`` ignores the mask, so padding (zero states after the
+    last token) would take part in the max. Max pooling over BiLSTM states is the sentence
+    encoder Conneau et al. (2017, "Supervised Learning of Universal Sentence Representations")
+    found best. Output ``[batch, features]``; no mask is passed on.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is not None:
+            keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
+            inputs = ops.where(keep, inputs, ops.full_like(inputs, -1e9))
+        return ops.max(inputs, axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
 
 def build_model(config: ModelConfig, vocab_size: int, n_classes: int, learning_rate: float = 2e-3) -> keras.Model:
@@ -40,7 +64,7 @@ def build_model(config: ModelConfig, vocab_size: int, n_classes: int, learning_r
         x = layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(x)
     rnn_class = layers.LSTM if config.rnn == "lstm" else layers.GRU
     for i in range(config.layers):
-        return_sequences = i < config.layers - 1 or config.pooling == "mean"
+        return_sequences = i < config.layers - 1 or config.pooling != "last"
         rnn = rnn_class(config.units, return_sequences=return_sequences)
         if config.bidirectional:
             rnn = layers.Bidirectional(rnn, name=f"rnn_{i}")
@@ -49,6 +73,8 @@ def build_model(config: ModelConfig, vocab_size: int, n_classes: int, learning_r
         x = rnn(x)
     if config.pooling == "mean":
         x = layers.GlobalAveragePooling1D(name="pooling")(x)
+    elif config.pooling == "max":
+        x = MaskedGlobalMaxPooling1D(name="pooling")(x)
     if config.dropout:
         x = layers.Dropout(config.dropout, name="dropout")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="output")(x)
