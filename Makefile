@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BIN := $(VENV)/bin
 
-.PHONY: setup system-deps browser-deps demo-model serve test bench
+.PHONY: setup system-deps browser-deps demo-model serve test bench latency
 
 # Python environment: the project and its test extras, editable (templates/ and static/ are read from here).
 setup: $(VENV)/.toiawase-installed
@@ -31,3 +31,12 @@ serve: demo-model
 
 test: setup browser-deps
 	$(BIN)/python -m pytest -q
+
+# Benchmarks (not run in CI): quality and speed against the baselines on ../shared/data
+# (see BENCHMARKS.md), and the served app's latency.
+DATA_ROOT ?= ../shared/data
+bench: setup system-deps
+	$(BIN)/python bench/benchmark.py --data-root $(DATA_ROOT) --update BENCHMARKS.md
+
+latency: demo-model
+	$(BIN)/python bench/latency.py --model $(MODELS)

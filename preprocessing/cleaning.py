@@ -10,6 +10,11 @@ The order matters: URLs before e-mail addresses (a URL may contain ``user@host``
 order numbers before the digit rule. Rules are plain data (:class:`CleaningRule`) so that the
 exact list used to train a model is saved in its bundle and replayed at serving time.
 
+Japanese text has no spaces, so a URL or an order number is often glued to kana or kanji
+(``詳しくはhttps://...``, ``注文AB-12345678です``). The rules therefore mark the edges of
+Latin-script tokens with ASCII lookarounds such as ``(?<![A-Za-z0-9])``, never with ``\\b``:
+Python's ``\\b`` counts kana and kanji as word characters and finds no boundary there.
+
 NFKC is Unicode normalisation form KC (Unicode Standard Annex #15): it maps full-width ASCII
 (``ＡＢＣ１２３``) to half-width, half-width katakana (``ｱﾌﾟﾘ``) to full-width (``アプリ``)
 and full-width spaces to ordinary spaces.
@@ -63,21 +68,26 @@ class CleaningRule:
 # and is only a separator as a run of three or more, which ordinary words never contain.
 _SEPARATOR = r"([-=*_~#・･.―─━ー＿])\1{2,}"
 
+# URL characters: RFC 3986's unreserved and reserved ASCII characters and "%", except the
+# parentheses and quotes that usually enclose a URL in running text. Japanese text glued to a
+# URL ("https://example.com/faqをご覧ください") is therefore not swallowed by it.
+_URL_CHARS = r"[A-Za-z0-9\-._~:/?#\[\]@!$&*+,;=%]"
+
 DEFAULT_RULES: tuple[CleaningRule, ...] = (
-    CleaningRule("url", r"(?i)\b(?:https?|ftp)://[^\s<>\"'、。「」]+|\bwww\.[^\s<>\"'、。「」]+", " <URL> "),
+    CleaningRule("url", r"(?i)(?<![A-Za-z0-9])(?:(?:https?|ftp)://|www\.)" + _URL_CHARS + "+", " <URL> "),
     CleaningRule("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", " <EMAIL> "),
     CleaningRule(
         "version",
-        r"(?i)(?:\bversion|\bver\.?|バージョン)\s*[:：]?\s*v?\d+(?:\.\d+)+[A-Za-z0-9.-]*",
+        r"(?i)(?:(?<![A-Za-z])(?:version|ver\.?)|バージョン)\s*[:：]?\s*v?\d+(?:\.\d+)+[A-Za-z0-9.-]*",
         " ",
     ),
     CleaningRule(
         "order",
         r"(?i)(?:注文番号|注文no\.?|受注番号|伝票番号|追跡番号|問い?合わ?せ番号|チケット番号|"
-        r"お問い合わせ番号|order\s*(?:no\.?|number|#|id)?|ticket\s*(?:no\.?|number|#|id)?)"
-        r"\s*[:：]?\s*#?\s*[A-Za-z0-9][A-Za-z0-9-]{3,}"
+        r"お問い合わせ番号|(?<![A-Za-z])(?:order|ticket)\s*(?:no\.?|number|#|id)?)"
+        r"\s*[:：]?\s*#?\s*(?=[A-Za-z0-9-]*\d)[A-Za-z0-9][A-Za-z0-9-]{3,}"
         r"|#\d{4,}"
-        r"|\b[A-Z]{1,4}-\d{5,}\b",
+        r"|(?<![A-Za-z0-9])[A-Z]{1,4}-\d{5,}(?![A-Za-z0-9])",
         " <ORDER> ",
     ),
     CleaningRule(

@@ -115,9 +115,10 @@ def evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json
     questions = [t.question for t in loaded.tickets]
     labels = [t.category for t in loaded.tickets]
     if bundle.config.keep_categories:
-        from preprocessing.sampling import merge_categories
-
-        labels = merge_categories(labels, bundle.config.keep_categories, bundle.config.other_label)
+        # Merge as in training, but without merge_categories' check that every kept category
+        # occurs: an evaluation file may well lack one of them.
+        kept, other = set(bundle.config.keep_categories), bundle.config.other_label
+        labels = [label if label in kept else other for label in labels]
     try:
         encoded = bundle.encode(questions)
         empty: list[int] = []
@@ -126,6 +127,8 @@ def evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json
         keep = sorted(set(range(len(questions))) - set(empty))
         questions, labels = [questions[i] for i in keep], [labels[i] for i in keep]
         encoded = bundle.encode(questions)
+    if not encoded:
+        _fail(f"{data}: no question with words left after cleaning; nothing to evaluate")
     predicted = [bundle.categories[i] for i in bundle.router.predict_proba(encoded).argmax(axis=1)]
     metrics = evaluate_predictions(labels, predicted, bundle.categories)
     metrics["model_version"] = bundle.version
