@@ -21,7 +21,9 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def merge_categories(labels: Sequence[str], keep: Sequence[str], other_label: str = "その他") -> list[str]:
+def merge_categories(
+    labels: Sequence[str], keep: Sequence[str], other_label: str = "その他", require_present: bool = True
+) -> list[str]:
     """Map every label not in ``keep`` to ``other_label``.
 
     Support teams often route only a few queues and send the rest to a general one.
@@ -30,18 +32,22 @@ def merge_categories(labels: Sequence[str], keep: Sequence[str], other_label: st
         labels: one label per example.
         keep: the categories to keep as they are.
         other_label: the label for everything else (may itself be one of ``keep``).
+        require_present: check that every kept category occurs in ``labels`` (right for
+            training data, where a typo in ``keep`` would otherwise go unnoticed; validation and
+            evaluation files may lack a category, so they pass ``False``).
 
     Returns:
         A new list, same length as ``labels``.
 
     Raises:
-        ValueError: if ``keep`` is empty or names a category not present in ``labels``.
+        ValueError: if ``keep`` is empty, or (with ``require_present``) names a category not
+            present in ``labels``.
     """
     keep_set = set(keep)
     if not keep_set:
         raise ValueError("keep must name at least one category")
     missing = sorted(keep_set - set(labels) - {other_label})
-    if missing:
+    if missing and require_present:
         raise ValueError(f"--keep-categories names categories not in the data: {', '.join(missing)}")
     return [label if label in keep_set else other_label for label in labels]
 

@@ -18,14 +18,15 @@ def trained_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models directory with ONE small model trained on ``data/sample/tickets.tsv``.
 
     Trained once per test session (a few seconds: 3 epochs, 16 units, 32-dimensional
-    embeddings), so it is a real bundle (``current`` symlink, metrics, plots) but not a good
-    router: tests should compare against ``load_bundle(dir).predict(...)``, not against the
-    true categories. Returns the models directory; ``load_bundle`` accepts it.
+    embeddings, a learning rate of 0.01 so that 3 epochs learn something), so it is a real
+    bundle (``current`` symlink, metrics, plots) but a weak router: tests should compare
+    against ``load_bundle(dir).predict(...)``, not against the true categories. Returns the
+    models directory; ``load_bundle`` accepts it.
     """
     from training.config import ModelConfig, TrainConfig
     from training.train import train
 
     models = tmp_path_factory.mktemp("models")
-    config = TrainConfig(epochs=3, model=ModelConfig(units=16, embedding_dim=32))
+    config = TrainConfig(epochs=3, learning_rate=1e-2, batch_size=32, model=ModelConfig(units=16, embedding_dim=32))
     train(str(SAMPLE_TICKETS), models, config, log=lambda line: None, verbose=0)
     return models

@@ -115,6 +115,13 @@ def test_merge_categories_rejects_unknown_or_empty_keep_lists():
         merge_categories(["支払い"], [])
 
 
+def test_merge_categories_for_validation_data_may_lack_a_kept_category():
+    # A dev or evaluation file need not contain every kept category.
+    assert merge_categories(["支払い", "アカウント"], ["支払い", "配送"], require_present=False) == ["支払い", "その他"]
+    with pytest.raises(ValueError, match="not in the data: 配送"):
+        merge_categories(["支払い", "アカウント"], ["支払い", "配送"])
+
+
 def test_class_weights_are_n_over_k_times_count():
     labels = ["支払い"] * 6 + ["配送"] * 3 + ["返品・返金"]
     weights = class_weights(labels, ["配送", "支払い", "返品・返金"])

@@ -115,10 +115,9 @@ def evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json
     questions = [t.question for t in loaded.tickets]
     labels = [t.category for t in loaded.tickets]
     if bundle.config.keep_categories:
-        # Merge as in training, but without merge_categories' check that every kept category
-        # occurs: an evaluation file may well lack one of them.
-        kept, other = set(bundle.config.keep_categories), bundle.config.other_label
-        labels = [label if label in kept else other for label in labels]
+        from preprocessing.sampling import merge_categories
+
+        labels = merge_categories(labels, bundle.config.keep_categories, bundle.config.other_label, require_present=False)
     try:
         encoded = bundle.encode(questions)
         empty: list[int] = []

@@ -198,7 +198,7 @@ def train(
         loaded_dev = load_tickets(dev, **load)
         valid = prepare_examples(loaded_dev, settings, dev_drops, skip_bad_rows)
         if config.keep_categories:
-            valid.labels = merge_categories(valid.labels, config.keep_categories, config.other_label)
+            valid.labels = merge_categories(valid.labels, config.keep_categories, config.other_label, require_present=False)
         train_part = examples
         for reason, count in dev_drops.items():
             drops[f"dev: {reason}"] += count
@@ -245,7 +245,10 @@ def train(
     }
 
     data_fingerprint = fingerprint(train_part)
-    version = new_version(data_fingerprint)
+    version = base_version = new_version(data_fingerprint)
+    suffix = 2
+    while (Path(out) / version).exists():  # same data retrained within the same second
+        version, suffix = f"{base_version}-{suffix}", suffix + 1
     created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     info = {
         "format": BUNDLE_FORMAT,
