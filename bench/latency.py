@@ -24,10 +24,7 @@ import http.client
 import json
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,8 +32,19 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"  # the benchmark only ever talks to a server it started on this machine
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from webapp.child_server import (
+    HOST,
+    ServerStartError,
+    free_port,
+    start_server,
+    stop_server,
+    wait_until_healthy,
+)
+
 START_TIMEOUT = 60.0  # seconds for the server to answer /healthz
 
 # Varied support questions (lengths, styles, noise); cycled through by the clients.
@@ -68,64 +76,6 @@ QUESTIONS = [
 ]
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (picked by the OS)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def start_server(model: str, port: int, workers: int, log_path: Path) -> subprocess.Popen:
-    """Start ``toiawase serve`` in its own process group; output goes to ``log_path``."""
-    command = [sys.executable, "-m", "training.cli", "serve", "--model", model,
-               "--host", HOST, "--port", str(port), "--workers", str(workers)]
-    with open(log_path, "wb") as log:
-        return subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    """SIGTERM to gunicorn's master (graceful), SIGKILL to its process group after 15 s."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-
-
-def get_json(port: int, path: str) -> tuple[int, dict]:
-    """``GET path`` on the local server: (status, decoded JSON body)."""
-    connection = http.client.HTTPConnection(HOST, port, timeout=5)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, json.loads(response.read() or b"{}")
-    finally:
-        connection.close()
-
-
-def wait_until_ready(port: int, process: subprocess.Popen, log_path: Path) -> dict:
-    """Poll ``/healthz`` until 200 and return its body.
-
-    Raises:
-        SystemExit: if the server exits, has no model (503), or is not ready in time.
-    """
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"error: the server exited with status {process.returncode}:\n{log_path.read_text(errors='replace')}")
-        try:
-            status, body = get_json(port, "/healthz")
-        except (OSError, http.client.HTTPException, ValueError):
-            time.sleep(0.2)
-            continue
-        if status == 200:
-            return body
-        sys.exit(f"error: /healthz answered {status}: {body}")
-    sys.exit(f"error: the server did not answer /healthz within {START_TIMEOUT:.0f} s:\n{log_path.read_text(errors='replace')}")
-
-
 def client(port: int, indices: range, warmup: int, latencies: list[float], errors: list[str], start: threading.Barrier) -> None:
     """One client thread: ``warmup`` unmeasured requests, then one measured request per index."""
     connection = http.client.HTTPConnection(HOST, port, timeout=10)
@@ -155,16 +105,6 @@ def client(port: int, indices: range, warmup: int, latencies: list[float], error
         connection.close()
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0–100) by linear interpolation (NumPy's default method)."""
-    if not sorted_values:
-        return float("nan")
-    position = (len(sorted_values) - 1) * q / 100.0
-    low = int(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
-
-
 def run(args: argparse.Namespace) -> dict:
     """Start the server, measure, stop the server; return the results dict."""
     port = free_port()
@@ -173,7 +113,10 @@ def run(args: argparse.Namespace) -> dict:
         log_path = Path(tmp) / "server.log"
         process = start_server(args.model, port, args.workers, log_path)
         try:
-            health = wait_until_ready(port, process, log_path)
+            try:
+                health = wait_until_healthy(port, process, log_path, START_TIMEOUT)
+            except ServerStartError as exc:
+                sys.exit(f"error: {exc}")
             latencies: list[float] = []
             errors: list[str] = []
             per_thread = [range(t, args.requests, args.concurrency) for t in range(args.concurrency)]
@@ -206,9 +149,9 @@ def run(args: argparse.Namespace) -> dict:
         "warmup_per_connection": args.warmup,
         "concurrency": args.concurrency,
         "latency_ms": {
-            "p50": percentile(values, 50),
-            "p90": percentile(values, 90),
-            "p99": percentile(values, 99),
+            "p50": float(np.percentile(values, 50)),
+            "p90": float(np.percentile(values, 90)),
+            "p99": float(np.percentile(values, 99)),
             "mean": statistics.fmean(values),
             "max": values[-1],
         },

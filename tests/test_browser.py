@@ -6,60 +6,25 @@ them). Without them the test fails rather than skips, so a CI run cannot pass wi
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from training.bundle import load_bundle
+from webapp.child_server import (
+    HOST,
+    ServerStartError,
+    free_port,
+    start_server,
+    stop_server,
+    wait_until_healthy,
+)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 QUESTION = "商品がまだ届きません。配送状況を教えてください。"
 START_TIMEOUT = 60.0  # seconds for gunicorn and its worker to answer /healthz
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = START_TIMEOUT) -> None:
-    """Poll ``url/healthz`` until it answers 200; fail with the server log if it dies or times out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server exited with status {process.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"the server did not answer /healthz within {timeout:.0f} s:\n{log.read_text(errors='replace')}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop the server we started: SIGTERM to gunicorn's master, then SIGKILL to its group."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
 
 
 @pytest.fixture
@@ -67,16 +32,16 @@ def server(trained_bundle_dir: Path, tmp_path: Path) -> Iterator[str]:
     """``toiawase serve`` on a free 127.0.0.1 port with the session's model; yields its base URL."""
     port = free_port()
     log = tmp_path / "server.log"
-    command = [sys.executable, "-m", "training.cli", "serve", "--model", str(trained_bundle_dir),
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    process = start_server(trained_bundle_dir, port, 1, log)
+    url = f"http://{HOST}:{port}"
     try:
-        wait_until_healthy(url, process, log)
+        try:
+            wait_until_healthy(port, process, log, START_TIMEOUT)
+        except ServerStartError as exc:
+            pytest.fail(str(exc))
         yield url
     finally:
-        stop(process)
+        stop_server(process)
 
 
 @pytest.fixture

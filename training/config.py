@@ -35,8 +35,8 @@ class ModelConfig:
     layers: int = 1
     bidirectional: bool = True
     pooling: str = "mean"
-    dropout: float = 0.3
-    embedding_dropout: float = 0.2
+    dropout: float = 0.5
+    embedding_dropout: float = 0.4
 
     def __post_init__(self) -> None:
         if self.rnn not in RNN_KINDS:

@@ -143,7 +143,9 @@ def fit_router(
     with warnings.catch_warnings():
         # Length-bucketed datasets have no known size, so Keras warns at the end of epoch 1.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
-        history = model.fit(train_ds, validation_data=valid_ds, epochs=config.epochs, callbacks=[stop], verbose=verbose)
+        history = model.fit(
+            train_ds, validation_data=valid_ds, epochs=config.epochs, callbacks=[stop], verbose=verbose, shuffle=False
+        )
     return model, vocabulary, seq_len, {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
