@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from preprocessing.datasets import load_tickets  # noqa: E402
-from preprocessing.pipeline import PreprocessSettings, clean_text, preprocess  # noqa: E402
+from preprocessing.pipeline import PreprocessSettings, preprocess  # noqa: E402
 from preprocessing.tokenizer import _tagger  # noqa: E402
 from training.baselines import BASELINES, baseline_inputs, make_baseline  # noqa: E402
 from training.bundle import load_bundle  # noqa: E402

@@ -152,7 +152,7 @@ def fit_router(
 def train(
     data: str,
     out: str | os.PathLike,
-    config: TrainConfig = TrainConfig(),
+    config: TrainConfig | None = None,
     *,
     dev: str | None = None,
     text_column: str = "question",
@@ -167,7 +167,7 @@ def train(
     Args:
         data: training ticket file (see ``preprocessing.datasets``).
         out: models directory; the bundle goes to ``out/<version>`` and ``out/current``.
-        config: the training configuration.
+        config: the training configuration (``None``: the defaults, ``TrainConfig()``).
         dev: validation ticket file; without it a stratified ``validation_fraction`` of
             ``data`` is held out (scikit-learn's ``train_test_split(stratify=...)``).
         text_column, label_column, fmt, skip_bad_rows: as for ``load_tickets``.
@@ -182,6 +182,7 @@ def train(
         ValueError: fewer than two categories after merging, or bad settings.
     """
     started = time.perf_counter()
+    config = config or TrainConfig()
     settings = PreprocessSettings(token_form=config.token_form)
     drops: Counter = Counter()
     load = dict(fmt=fmt, text_column=text_column, label_column=label_column, skip_bad_rows=skip_bad_rows)
