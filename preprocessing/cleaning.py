@@ -74,6 +74,9 @@ _SEPARATOR = r"([-=*_~#・･.―─━ー＿])\1{2,}"
 _URL_CHARS = r"[A-Za-z0-9\-._~:/?#\[\]@!$&*+,;=%]"
 
 DEFAULT_RULES: tuple[CleaningRule, ...] = (
+    # Control characters (C0 except tab/newline/carriage return, and DEL): exports contain
+    # stray ones, and MeCab reads a C string, so a NUL would silently end the question there.
+    CleaningRule("control", r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", " "),
     CleaningRule("url", r"(?i)(?<![A-Za-z0-9])(?:(?:https?|ftp)://|www\.)" + _URL_CHARS + "+", " <URL> "),
     CleaningRule("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", " <EMAIL> "),
     CleaningRule(

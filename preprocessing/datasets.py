@@ -3,8 +3,9 @@
 Formats, chosen by ``fmt`` or else by the file name's extension:
 
 * ``tsv`` (``.tsv``, ``.txt``): tab-separated, no quoting (a ``"`` is an ordinary character, as
-  in ../shared/data/README.md). With a header line naming ``text_column`` and ``label_column``
-  those columns are used; without one, the classic support-desk export is assumed:
+  in ../shared/data/README.md). With a header line (one naming ``text_column`` or
+  ``label_column``, or with a field such as ``id``, ``text`` or ``label``) the columns are
+  picked by name; without one, the classic support-desk export is assumed:
   4 fields ``id, question, answer, category``; 3 fields ``id, question, category``;
   2 fields ``question, category``. Every row must have as many fields as the first.
 * ``csv`` (``.csv``): RFC 4180 via Python's ``csv`` module; header or classic layout as for TSV.
@@ -31,6 +32,10 @@ from preprocessing.errors import TicketFileError
 FORMATS: tuple[str, ...] = ("tsv", "csv", "jsonl", "json")
 
 _EXTENSIONS = {".tsv": "tsv", ".txt": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+
+# A first line with one of these as a field is a header (``id, text, label`` is as common as
+# ``id, question, category``); it must then name the text and label columns.
+_HEADER_WORDS = frozenset({"id", "question", "answer", "category", "text", "label"})
 
 _CLASSIC_LAYOUTS = {4: (0, 1, 3), 3: (0, 1, 2), 2: (None, 0, 1)}  # n fields -> (id, question, label)
 
@@ -147,7 +152,7 @@ def _load_table(path, rows_iter, rows: _Rows, text_column, label_column) -> None
         raise TicketFileError(path, 1, "the file is empty: no tickets")
     line, fields = first
     stripped = [f.strip() for f in fields]
-    if text_column in stripped or label_column in stripped:
+    if text_column in stripped or label_column in stripped or _HEADER_WORDS & {f.lower() for f in stripped}:
         id_i, text_i, label_i = _columns(path, fields, text_column, label_column, rows.require_label)
         width = len(fields)
     else:

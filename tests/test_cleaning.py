@@ -18,8 +18,14 @@ def test_default_rules_are_the_documented_ones_in_order():
     # The order is part of the behaviour (URL before e-mail, numbers before digits), so a
     # reordering must show up here and in the order tests below.
     assert [rule.name for rule in DEFAULT_RULES] == [
-        "url", "email", "version", "order", "phone", "separator", "digits", "whitespace",
+        "control", "url", "email", "version", "order", "phone", "separator", "digits", "whitespace",
     ]
+
+
+def test_control_rule_removes_nul_and_other_control_characters():
+    # MeCab reads a C string: without this rule everything after a NUL would be lost.
+    assert clean("返品\x00したい\x07です\x7f") == "返品 したい です"
+    assert tokenize(clean("パスワード\x00を忘れました")) == ["パスワード", "を", "忘れ", "まし", "た"]
 
 
 # --- NFKC ---------------------------------------------------------------------------------
@@ -258,8 +264,10 @@ def test_preprocess_settings_round_trip_through_json_replays_the_same_cleaning()
 def test_default_settings_round_trip_through_json():
     settings = PreprocessSettings()
     data = json.loads(json.dumps(settings.to_dict(), ensure_ascii=False))
-    assert data["rules"][0]["name"] == "url"
+    assert [rule["name"] for rule in data["rules"]][:2] == ["control", "url"]
+    # The control-character pattern survives JSON (escapes, not raw control bytes).
     assert PreprocessSettings.from_dict(data) == settings
+    assert clean_text("返品\x00したい", PreprocessSettings.from_dict(data)) == "返品 したい"
 
 
 def test_preprocess_settings_rejects_unknown_token_form():

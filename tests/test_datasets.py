@@ -193,6 +193,14 @@ def test_missing_text_column_in_header(tmp_path):
     assert str(error_of(path)).startswith(f"{path}:1: no column named 'question'")
 
 
+def test_header_with_other_column_names_is_not_read_as_a_ticket(tmp_path):
+    # "id, text, label" is a header, not a first ticket labeled "label".
+    path = write(tmp_path / "t.tsv", "id\ttext\tlabel\n1\t返品したい\t返品・返金\n2\t届かない\t配送\n")
+    assert str(error_of(path)).startswith(f"{path}:1: no column named 'question' in the header (columns: id, text, label)")
+    loaded = load_tickets(str(path), text_column="text", label_column="label")
+    assert [(t.question, t.category, t.line) for t in loaded.tickets] == [("返品したい", "返品・返金", 2), ("届かない", "配送", 3)]
+
+
 def test_wrong_number_of_fields(tmp_path):
     path = write(
         tmp_path / "t.tsv",
