@@ -146,15 +146,17 @@ def evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(1))
 @click.option("--jsonl", is_flag=True, help="Write JSON Lines instead of TSV.")
 @click.option("--text-column", default="question", show_default=True)
-@click.option("--batch-size", default=4096, show_default=True, type=click.IntRange(1), help="Questions per batch.")
+@click.option("--batch-size", default=2048, show_default=True, type=click.IntRange(1), help="Questions per batch.")
+@click.option("--jobs", type=click.IntRange(1), help="Worker processes (default: one per CPU core for large inputs).")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
-def predict(model, top_k, jsonl, text_column, batch_size, file) -> None:
+def predict(model, top_k, jsonl, text_column, batch_size, jobs, file) -> None:
     """Route questions from FILE (one per line, or a ticket file) or stdin.
 
     Writes TSV ``question, category, probability, top_k`` (top_k as ``cat:prob|cat:prob``), or
     JSON Lines with --jsonl. A question with no words left after cleaning gets an empty category.
     """
     from preprocessing.datasets import read_questions
+    from training.batch_predict import default_jobs, predict_many
 
     bundle = _load(model)
     try:
@@ -165,34 +167,21 @@ def predict(model, top_k, jsonl, text_column, batch_size, file) -> None:
     if not jsonl:
         out.write("question\tcategory\tprobability\ttop_k\n")
     questions = [t.question for t in loaded.tickets]
-    for start in range(0, len(questions), batch_size):
-        batch = questions[start : start + batch_size]
-        for question, prediction in zip(batch, _predict_tolerant(bundle, batch, top_k)):
-            if jsonl:
-                row = {"question": question, **(prediction.to_dict() if prediction else {"category": None, "probability": None, "top_k": []})}
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    jobs = jobs or default_jobs(len(questions), batch_size)
+    routed = (p for chunk in predict_many(bundle, questions, top_k, jobs, batch_size) for p in chunk)
+    for question, prediction in zip(questions, routed):
+        if jsonl:
+            row = {"question": question, **(prediction.to_dict() if prediction else {"category": None, "probability": None, "top_k": []})}
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            flat = " ".join(question.split())
+            if prediction is None:
+                out.write(f"{flat}\t\t\t\n")
             else:
-                flat = " ".join(question.split())
-                if prediction is None:
-                    out.write(f"{flat}\t\t\t\n")
-                else:
-                    top = "|".join(f"{c}:{p:.4f}" for c, p in prediction.top_k)
-                    out.write(f"{flat}\t{prediction.category}\t{prediction.probability:.4f}\t{top}\n")
+                top = "|".join(f"{c}:{p:.4f}" for c, p in prediction.top_k)
+                out.write(f"{flat}\t{prediction.category}\t{prediction.probability:.4f}\t{top}\n")
     if loaded.skipped:
         click.echo(f"skipped {len(loaded.skipped)} blank or unreadable line(s)", err=True)
-
-
-def _predict_tolerant(bundle, questions, top_k):
-    """Predictions with ``None`` for questions that have no words after cleaning."""
-    from training.bundle import EmptyQuestionError
-
-    try:
-        return bundle.predict(questions, top_k)
-    except EmptyQuestionError as exc:
-        empty = set(exc.indices)
-        keep = [q for i, q in enumerate(questions) if i not in empty]
-        predictions = iter(bundle.predict(keep, top_k) if keep else [])
-        return [None if i in empty else next(predictions) for i in range(len(questions))]
 
 
 @main.command()

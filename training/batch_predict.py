@@ -1,0 +1,74 @@
+"""Routing many questions at once on several CPU cores: the engine of ``toiawase predict``.
+
+Cleaning and MeCab run in Python (one core per process), so a file of questions is split into
+chunks routed by ``jobs`` worker processes. Workers are forked from the process that loaded the
+bundle (``multiprocessing`` "fork" context, POSIX), so they share its weights copy-on-write and
+start in milliseconds; serving never imports TensorFlow, which is what makes forking safe here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+
+from training.bundle import Bundle, EmptyQuestionError, Prediction
+
+_worker_bundle: Bundle | None = None  # the loaded model of a worker process (set once, after fork)
+
+
+def predict_tolerant(bundle: Bundle, questions: Sequence[str], top_k: int) -> list[Prediction | None]:
+    """``bundle.predict`` with ``None`` for questions that have no words left after cleaning."""
+    try:
+        return bundle.predict(questions, top_k)
+    except EmptyQuestionError as exc:
+        empty = set(exc.indices)
+        keep = [q for i, q in enumerate(questions) if i not in empty]
+        predictions = iter(bundle.predict(keep, top_k) if keep else [])
+        return [None if i in empty else next(predictions) for i in range(len(questions))]
+
+
+def _set_worker_bundle(bundle: Bundle) -> None:
+    global _worker_bundle
+    _worker_bundle = bundle
+
+
+def _predict_chunk(args: tuple[list[str], int]) -> list[Prediction | None]:
+    questions, top_k = args
+    return predict_tolerant(_worker_bundle, questions, top_k)
+
+
+def default_jobs(n_questions: int, chunk_size: int) -> int:
+    """One process per CPU core, but no more than there are chunks (small inputs stay in-process)."""
+    chunks = -(-n_questions // chunk_size)
+    return max(1, min(os.cpu_count() or 1, chunks))
+
+
+def predict_many(
+    bundle: Bundle, questions: Sequence[str], top_k: int = 3, jobs: int = 1, chunk_size: int = 2048
+) -> Iterator[list[Prediction | None]]:
+    """Route ``questions`` in chunks of ``chunk_size``, yielding each chunk's predictions in order.
+
+    Args:
+        bundle: the loaded bundle.
+        questions: raw questions.
+        top_k: candidates per question.
+        jobs: worker processes (1: in this process).
+        chunk_size: questions per chunk (the unit of work and of memory).
+
+    Yields:
+        Lists of :class:`~training.bundle.Prediction` (``None`` where a question has no words
+        after cleaning), chunk by chunk, in input order.
+    """
+    chunks = [(list(questions[i : i + chunk_size]), top_k) for i in range(0, len(questions), chunk_size)]
+    if jobs <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            yield _predict_one(bundle, chunk)
+        return
+    context = multiprocessing.get_context("fork")
+    with context.Pool(jobs, initializer=_set_worker_bundle, initargs=(bundle,)) as pool:
+        yield from pool.imap(_predict_chunk, chunks)
+
+
+def _predict_one(bundle: Bundle, chunk: tuple[list[str], int]) -> list[Prediction | None]:
+    return predict_tolerant(bundle, *chunk)
