@@ -66,6 +66,22 @@ def test_fast_path_equals_keras_predict(rnn, bidirectional, layers, pooling):
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("rnn", RNN_KINDS)
+def test_fast_path_equals_keras_predict_for_many_questions_of_one_length(rnn):
+    # Groups of more than 16 rows take the per-direction BLAS path rather than NumPy's stacked
+    # matmul; both must agree with Keras.
+    config = ModelConfig(embedding_dim=8, rnn=rnn, units=5, layers=2, bidirectional=True, pooling="max")
+    model = random_model(config, 7)
+    rng = np.random.default_rng(7)
+    lengths = [4] * 40 + [6] * 25 + [2] * 3
+    seqs = [rng.integers(1, VOCAB, size=n).tolist() for n in lengths]
+    padded = np.zeros((len(seqs), max(lengths)), dtype=np.int32)
+    for row, ids in enumerate(seqs):
+        padded[row, : len(ids)] = ids
+    got = RecurrentRouter(config, export_weights(model, config)).predict_proba(seqs)
+    np.testing.assert_allclose(got, model.predict(padded, verbose=0), rtol=0, atol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def router() -> RecurrentRouter:
     config = ModelConfig(embedding_dim=8, units=5, layers=2, bidirectional=True, pooling="mean")
