@@ -4,6 +4,8 @@ Cleaning and MeCab run in Python (one core per process), so a file of questions 
 chunks routed by ``jobs`` worker processes. Workers are forked from the process that loaded the
 bundle (``multiprocessing`` "fork" context, POSIX), so they share its weights copy-on-write and
 start in milliseconds; serving never imports TensorFlow, which is what makes forking safe here.
+Each worker limits OpenBLAS to one thread (threadpoolctl): with a BLAS thread pool per process,
+two processes on two cores oversubscribe the CPU and run several times slower than one.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
+
+from threadpoolctl import threadpool_limits
 
 from training.bundle import Bundle, EmptyQuestionError, Prediction
 
@@ -31,6 +35,7 @@ def predict_tolerant(bundle: Bundle, questions: Sequence[str], top_k: int) -> li
 def _set_worker_bundle(bundle: Bundle) -> None:
     global _worker_bundle
     _worker_bundle = bundle
+    threadpool_limits(limits=1)  # one core per worker process (see the module docstring)
 
 
 def _predict_chunk(args: tuple[list[str], int]) -> list[Prediction | None]:

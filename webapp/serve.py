@@ -48,9 +48,16 @@ class ToiawaseApplication(BaseApplication):
                 self.cfg.set(key.lower(), value)
 
     def load(self):
-        """Build the WSGI app in the worker (called after the fork, since ``preload_app`` is off)."""
+        """Build the WSGI app in the worker (called after the fork, since ``preload_app`` is off).
+
+        The worker's BLAS (OpenBLAS, behind NumPy) is limited to one thread: the workers are the
+        parallelism, and a BLAS thread pool in each would oversubscribe the cores.
+        """
+        from threadpoolctl import threadpool_limits
+
         from webapp import create_app
 
+        threadpool_limits(limits=1)
         return create_app(self.app_config)
 
 
