@@ -58,7 +58,7 @@ def main() -> None:
         train, dev = prepared[config.token_form]
         categories = sorted(set(train.labels))
         started = time.perf_counter()
-        keras_model, vocabulary, seq_len, history = fit_router(train, dev, categories, config, log=lambda line: None, verbose=0)
+        keras_model, vocabulary, seq_len, history, _ = fit_router(train, dev, categories, config, log=lambda line: None, verbose=0)
         seconds = time.perf_counter() - started
         router = RecurrentRouter(config.model, export_weights(keras_model, config.model))
         ids = [vocabulary.encode(tokens, seq_len) or [1] for tokens in dev.tokens]

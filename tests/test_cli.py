@@ -163,11 +163,12 @@ def test_predict_a_ticket_file_uses_its_question_column(trained_bundle_dir, tmp_
 
 @pytest.fixture(scope="module")
 def merged_bundle(tmp_path_factory):
-    """A tiny router trained through the CLI with two kept categories (the rest → その他)."""
+    """A tiny router trained through the CLI with two kept categories (the rest → その他),
+    capped at 100 examples per category and oversampled up to the cap."""
     out = tmp_path_factory.mktemp("merged-models")
     result = invoke(
         "train", "--data", str(SAMPLE), "--out", str(out), "--epochs", "1", "--units", "8", "--embedding-dim", "16",
-        "--keep-categories", "支払い, 配送", "--seed", "3", "--quiet",
+        "--keep-categories", "支払い, 配送", "--cap", "100", "--oversample", "--seed", "3", "--quiet",
     )
     return result, out
 
@@ -186,6 +187,13 @@ def test_train_keep_categories_merges_the_rest_into_sonota(merged_bundle):
     support = {c: row["support"] for c, row in bundle.metrics["per_category"].items()}
     assert {c: data["train_counts"][c] + support[c] for c in merged} == merged
     assert bundle.metrics["n"] == 134
+    # The cap and oversampling apply to what the model is fitted on, and the report shows it:
+    # その他 (358 in the split) is cut to 100, 支払い and 配送 (90 and 86) are oversampled to 100.
+    assert data["train_counts"]["その他"] > 100 > max(data["train_counts"]["支払い"], data["train_counts"]["配送"])
+    assert data["sampled_counts"] == {"その他": 100, "支払い": 100, "配送": 100}
+    for category in merged:
+        line = f"  {category}: {merged[category]} → {data['train_counts'][category]} → 100"
+        assert line in result.stdout.splitlines()
 
 
 def test_evaluate_merges_labels_like_training(merged_bundle, tmp_path):

@@ -210,7 +210,7 @@ def test_same_seed_gives_the_same_model(validation):
     small_train, small_valid = train_part.subset(range(0, 534, 4)), valid.subset(range(0, 134, 4))
     categories = sorted(SAMPLE_COUNTS)
     runs = [fit_router(small_train, small_valid, categories, tiny, log=lambda line: None, verbose=0) for _ in range(2)]
-    (model_a, vocab_a, len_a, hist_a), (model_b, vocab_b, len_b, hist_b) = runs
+    (model_a, vocab_a, len_a, hist_a, _), (model_b, vocab_b, len_b, hist_b, _) = runs
     assert vocab_a.tokens == vocab_b.tokens and len_a == len_b and hist_a == hist_b
     weights_a, weights_b = export_weights(model_a, tiny.model), export_weights(model_b, tiny.model)
     assert all(np.array_equal(weights_a[k], weights_b[k]) for k in weights_a)

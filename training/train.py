@@ -19,6 +19,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,6 +38,24 @@ from training.vocabulary import Vocabulary
 
 # Bucket boundaries (tokens) for length-bucketed batches: padding only to the batch's bucket.
 _BUCKETS = (8, 16, 24, 32, 48, 64, 96, 128, 192)
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit_router` returns.
+
+    Attributes:
+        model: the trained ``keras.Model`` (best epoch's weights restored).
+        vocabulary: fitted on the training split.
+        seq_len: the sequence length in tokens.
+        history: Keras' ``History.history`` (one value per epoch per metric).
+        sampled_counts: ``{category: examples}`` the model was trained on, after cap/oversampling.
+    """
+
+    model: object
+    vocabulary: Vocabulary
+    seq_len: int
+    history: dict[str, list[float]]
+    sampled_counts: dict[str, int]
 
 
 @dataclass
@@ -100,12 +119,14 @@ def fit_router(
     config: TrainConfig,
     log: Callable[[str], None] = print,
     verbose: int = 2,
-):
+) -> FitResult:
     """Fit vocabulary, sequence length and the Keras model on ``train``; validate on ``valid``.
 
+    The vocabulary and sequence length come from the whole training split; the cap,
+    oversampling and class weights of ``config`` apply to the examples the model is fitted on.
+
     Returns:
-        ``(keras_model, vocabulary, seq_len, history)`` where history is Keras'
-        ``History.history`` (lists per epoch).
+        A :class:`FitResult`.
     """
     import keras
 
@@ -146,7 +167,8 @@ def fit_router(
         history = model.fit(
             train_ds, validation_data=valid_ds, epochs=config.epochs, callbacks=[stop], verbose=verbose, shuffle=False
         )
-    return model, vocabulary, seq_len, {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    history_lists = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    return FitResult(model, vocabulary, seq_len, history_lists, category_counts(sampled.labels))
 
 
 def train(
@@ -192,6 +214,7 @@ def train(
     if config.keep_categories:
         examples.labels = merge_categories(examples.labels, config.keep_categories, config.other_label)
     examples = drop_rare_categories(examples, data, drops, skip_bad_rows)
+    file_counts = category_counts(examples.labels)
     categories = sorted(set(examples.labels))
     if len(categories) < 2:
         raise ValueError(f"{data}: need at least 2 categories to train a router, found {len(categories)}")
@@ -216,7 +239,7 @@ def train(
     if unknown:
         log(f"warning: validation has {sum(unknown.values())} question(s) in categories not in training: {dict(unknown)}")
 
-    model, vocabulary, seq_len, history = fit_router(train_part, valid, categories, config, log, verbose)
+    model, vocabulary, seq_len, history, sampled_counts = fit_router(train_part, valid, categories, config, log, verbose)
     from training.model import export_weights
 
     weights = export_weights(model, config.model)
@@ -238,7 +261,9 @@ def train(
         "train_examples": len(train_part),
         "validation_examples": len(valid),
         "categories_before_merge": before_merge,
+        "file_counts": file_counts,
         "train_counts": train_counts,
+        "sampled_counts": sampled_counts,
         "dropped": dict(drops),
         "epochs_run": len(history.get("loss", [])),
         "best_epoch": int(np.argmin(history["val_loss"])) + 1 if history.get("val_loss") else None,
@@ -286,7 +311,7 @@ def train(
             keras_model=model,
             extra_files={"training_curves.png": curves, "confusion_matrix.png": matrix},
         )
-    report = _training_report(metrics, before_merge, train_counts, config, drops)
+    report = _training_report(metrics, file_counts, train_counts, sampled_counts, config, drops)
     return TrainResult(path, metrics, report, time.perf_counter() - started)
 
 
@@ -296,16 +321,25 @@ def _oov_rate(vocabulary: Vocabulary, documents: list[list[str]]) -> float:
     return round(unknown / total, 4) if total else 0.0
 
 
-def _training_report(metrics: dict, before: dict, after: dict, config: TrainConfig, drops: Counter) -> str:
+def _training_report(
+    metrics: dict, before: dict, after: dict, sampled: dict, config: TrainConfig, drops: Counter
+) -> str:
     data = metrics["data"]
+    resampled = config.cap is not None or config.oversample
     lines = ["", "== data =="]
     lines.append(f"training examples: {data['train_examples']}, validation: {data['validation_examples']} ({data['validation']})")
     lines.append("dropped rows: " + (", ".join(f"{k}: {v}" for k, v in sorted(drops.items())) if drops else "none"))
-    lines.append("per-category counts (training file → training split):")
+    if resampled:
+        lines.append(f"per-category counts (training file → training split → after cap {config.cap}, oversample {config.oversample}):")
+    else:
+        lines.append("per-category counts (training file → training split):")
+    if config.keep_categories:
+        lines.append(f"  (categories other than {', '.join(config.keep_categories)} merged into {config.other_label})")
     for category in sorted(set(before) | set(after), key=lambda c: -after.get(c, 0)):
-        lines.append(f"  {category}: {before.get(category, 0)} → {after.get(category, 0)}")
-    if config.cap or config.oversample:
-        lines.append(f"sampling: cap {config.cap}, oversample {config.oversample} (applied to the training split)")
+        counts = f"{before.get(category, 0)} → {after.get(category, 0)}"
+        if resampled:
+            counts += f" → {sampled.get(category, 0)}"
+        lines.append(f"  {category}: {counts}")
     if config.class_weight:
         lines.append("class weights: balanced (n / (k * count))")
     lines.append(
