@@ -50,14 +50,13 @@ class ToiawaseApplication(BaseApplication):
     def load(self):
         """Build the WSGI app in the worker (called after the fork, since ``preload_app`` is off).
 
-        The worker's BLAS (OpenBLAS, behind NumPy) is limited to one thread: the workers are the
-        parallelism, and a BLAS thread pool in each would oversubscribe the cores.
+        OpenBLAS keeps its default thread pool here: limited to one thread (as the batch workers
+        of ``training.batch_predict`` are), four concurrent clients saw p50 9.7 ms instead of
+        2.8 ms (``bench/latency.py --concurrency 4``), the gthread worker's threads then
+        contending inside OpenBLAS.
         """
-        from threadpoolctl import threadpool_limits
-
         from webapp import create_app
 
-        threadpool_limits(limits=1)
         return create_app(self.app_config)
 
 
