@@ -95,7 +95,7 @@ DEFAULT_RULES: tuple[CleaningRule, ...] = (
     ),
     CleaningRule(
         "phone",
-        r"(?<![\d-])(?:\+81[- ]?)?0\d{1,4}-\d{1,4}-\d{3,4}(?![\d-])|(?<!\d)0[5789]0\d{8}(?!\d)|(?<!\d)0\d{9}(?!\d)",
+        r"(?:\+81[- ]?|(?<![\d-])0)\d{1,4}-\d{1,4}-\d{3,4}(?![\d-])|(?<!\d)0[5789]0\d{8}(?!\d)|(?<!\d)0\d{9}(?!\d)",
         " <TEL> ",
     ),
     CleaningRule("separator", _SEPARATOR, " "),

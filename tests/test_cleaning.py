@@ -135,6 +135,8 @@ def test_order_rule_does_not_eat_english_words_after_order_or_ticket():
         ("折り返しは０１２０－１２３－４５６までお願いします", "折り返しは <TEL> までお願いします"),
         ("電話番号 09019758601", "電話番号 <TEL>"),
         ("携帯090-1234-5678です", "携帯 <TEL> です"),
+        # International form: +81 replaces the leading 0.
+        ("海外から +81-90-1234-5678 にかけています", "海外から <TEL> にかけています"),
     ],
 )
 def test_phone_rule(raw, expected):
