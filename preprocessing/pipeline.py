@@ -76,7 +76,7 @@ def preprocess(text: str, settings: PreprocessSettings) -> list[str]:
 
     Args:
         text: the raw question as a customer wrote it.
-        settings: usually ``bundle.preprocess_settings`` (serving) or the training config's.
+        settings: ``Bundle.settings`` when serving (saved in the bundle at training time).
 
     Returns:
         The tokens (``[]`` when nothing but noise remains after cleaning).

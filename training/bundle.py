@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from preprocessing.pipeline import PreprocessSettings, clean_text
+from preprocessing.pipeline import PreprocessSettings, clean_text, preprocess
 from preprocessing.tokenizer import tokenize
 from training.config import TrainConfig
 from training.fastpath import RecurrentRouter
@@ -118,7 +118,7 @@ class Bundle:
 
     def tokens(self, question: str) -> list[str]:
         """The question's tokens (the shared preprocessing, with this bundle's settings)."""
-        return tokenize(clean_text(question, self.settings), self.settings.token_form)
+        return preprocess(question, self.settings)
 
     def encode(self, questions: Sequence[str]) -> list[list[int]]:
         """Token ids per question, cut to ``seq_len``.
