@@ -10,7 +10,6 @@ stopping, evaluate it and a TF-IDF baseline on the validation data, and save the
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import tempfile
@@ -351,7 +350,3 @@ def _training_report(
     lines.append(format_report(metrics, metrics["baselines"]))
     return "\n".join(lines)
 
-
-def metrics_json(metrics: dict) -> str:
-    """The metrics as indented JSON with Japanese kept readable."""
-    return json.dumps(metrics, ensure_ascii=False, indent=2)
