@@ -254,6 +254,11 @@ def test_empty_question_error_for_noise_only_questions(models):
     with pytest.raises(EmptyQuestionError):
         bundle.predict(["-----"])
     assert bundle.predict_proba([]).shape == (0, len(CATEGORIES))
+    # For files: None in place of the empty ones, the others exactly as when routed alone.
+    tolerant = bundle.predict(["荷物が届きません", "-----", "version: 1.2.3"], allow_empty=True)
+    assert tolerant[1:] == [None, None]
+    assert tolerant[0] == bundle.predict(["荷物が届きません"])[0]
+    assert bundle.predict(["-----"], allow_empty=True) == [None]
 
 
 def test_analyze_shows_cleaned_text_tokens_and_oov_flags(models):

@@ -16,20 +16,9 @@ from collections.abc import Iterator, Sequence
 
 from threadpoolctl import threadpool_limits
 
-from training.bundle import Bundle, EmptyQuestionError, Prediction
+from training.bundle import Bundle, Prediction
 
 _worker_bundle: Bundle | None = None  # the loaded model of a worker process (set once, after fork)
-
-
-def predict_tolerant(bundle: Bundle, questions: Sequence[str], top_k: int) -> list[Prediction | None]:
-    """``bundle.predict`` with ``None`` for questions that have no words left after cleaning."""
-    try:
-        return bundle.predict(questions, top_k)
-    except EmptyQuestionError as exc:
-        empty = set(exc.indices)
-        keep = [q for i, q in enumerate(questions) if i not in empty]
-        predictions = iter(bundle.predict(keep, top_k) if keep else [])
-        return [None if i in empty else next(predictions) for i in range(len(questions))]
 
 
 def _set_worker_bundle(bundle: Bundle) -> None:
@@ -40,7 +29,7 @@ def _set_worker_bundle(bundle: Bundle) -> None:
 
 def _predict_chunk(args: tuple[list[str], int]) -> list[Prediction | None]:
     questions, top_k = args
-    return predict_tolerant(_worker_bundle, questions, top_k)
+    return _worker_bundle.predict(questions, top_k, allow_empty=True)
 
 
 def default_jobs(n_questions: int, chunk_size: int) -> int:
@@ -67,13 +56,10 @@ def predict_many(
     """
     chunks = [(list(questions[i : i + chunk_size]), top_k) for i in range(0, len(questions), chunk_size)]
     if jobs <= 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            yield _predict_one(bundle, chunk)
+        for chunk_questions, _ in chunks:
+            yield bundle.predict(chunk_questions, top_k, allow_empty=True)
         return
     context = multiprocessing.get_context("fork")
     with context.Pool(jobs, initializer=_set_worker_bundle, initargs=(bundle,)) as pool:
         yield from pool.imap(_predict_chunk, chunks)
 
-
-def _predict_one(bundle: Bundle, chunk: tuple[list[str], int]) -> list[Prediction | None]:
-    return predict_tolerant(bundle, *chunk)

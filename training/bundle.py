@@ -120,15 +120,21 @@ class Bundle:
         """The question's tokens (the shared preprocessing, with this bundle's settings)."""
         return preprocess(question, self.settings)
 
-    def encode(self, questions: Sequence[str]) -> list[list[int]]:
+    def encode(self, questions: Sequence[str], allow_empty: bool = False) -> list[list[int]]:
         """Token ids per question, cut to ``seq_len``.
 
+        Args:
+            questions: raw questions.
+            allow_empty: return ``[]`` for a question with no token left after cleaning
+                instead of raising.
+
         Raises:
-            EmptyQuestionError: if any question has no token left after cleaning.
+            EmptyQuestionError: if a question has no token left after cleaning (unless
+                ``allow_empty``).
         """
         encoded = [self.vocabulary.encode(self.tokens(q), self.seq_len) for q in questions]
         empty = [i for i, ids in enumerate(encoded) if not ids]
-        if empty:
+        if empty and not allow_empty:
             raise EmptyQuestionError(empty)
         return encoded
 
@@ -142,29 +148,34 @@ class Bundle:
             return np.zeros((0, len(self.categories)), dtype=np.float32)
         return self.router.predict_proba(self.encode(questions))
 
-    def predict(self, questions: Sequence[str], top_k: int = 3) -> list[Prediction]:
+    def predict(self, questions: Sequence[str], top_k: int = 3, allow_empty: bool = False) -> list[Prediction | None]:
         """Route each question.
 
         Args:
             questions: raw questions (cleaned and tokenized here, as in training).
             top_k: how many candidates per question (clipped to the number of categories).
+            allow_empty: give ``None`` for a question with no words left after cleaning
+                (for files, where one such line must not stop the rest) instead of raising.
 
         Returns:
-            One :class:`Prediction` per question, in order.
+            One :class:`Prediction` per question, in order (``None`` only with ``allow_empty``).
 
         Raises:
-            EmptyQuestionError: if a question has no words left after cleaning.
+            EmptyQuestionError: if a question has no words left after cleaning (unless
+                ``allow_empty``).
             ValueError: if ``top_k < 1``.
         """
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, not {top_k}")
-        probabilities = self.predict_proba(questions)
+        encoded = self.encode(questions, allow_empty)
+        rows = [i for i, ids in enumerate(encoded) if ids]
+        probabilities = self.router.predict_proba([encoded[i] for i in rows])
         k = min(top_k, len(self.categories))
         order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-        results = []
-        for row, best in zip(probabilities, order):
+        results: list[Prediction | None] = [None] * len(questions)
+        for i, row, best in zip(rows, probabilities, order):
             top = [(self.categories[j], float(row[j])) for j in best]
-            results.append(Prediction(top[0][0], top[0][1], top))
+            results[i] = Prediction(top[0][0], top[0][1], top)
         return results
 
     def analyze(self, question: str) -> Analysis:

@@ -104,7 +104,6 @@ def train(data, dev, out, fmt, text_column, label_column, skip_bad_rows, quiet, 
 def evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json) -> None:
     """Evaluate a bundle on a labeled ticket file: accuracy, macro-F1, per category, confusion matrix."""
     from preprocessing.datasets import load_tickets
-    from training.bundle import EmptyQuestionError
     from training.evaluate import evaluate_predictions, format_report
 
     bundle = _load(model)
@@ -118,14 +117,11 @@ def evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json
         from preprocessing.sampling import merge_categories
 
         labels = merge_categories(labels, bundle.config.keep_categories, bundle.config.other_label, require_present=False)
-    try:
-        encoded = bundle.encode(questions)
-        empty: list[int] = []
-    except EmptyQuestionError as exc:
-        empty = exc.indices
-        keep = sorted(set(range(len(questions))) - set(empty))
-        questions, labels = [questions[i] for i in keep], [labels[i] for i in keep]
-        encoded = bundle.encode(questions)
+    encoded = bundle.encode(questions, allow_empty=True)
+    empty = [i for i, ids in enumerate(encoded) if not ids]
+    if empty:
+        keep = [i for i, ids in enumerate(encoded) if ids]
+        encoded, labels = [encoded[i] for i in keep], [labels[i] for i in keep]
     if not encoded:
         _fail(f"{data}: no question with words left after cleaning; nothing to evaluate")
     predicted = [bundle.categories[i] for i in bundle.router.predict_proba(encoded).argmax(axis=1)]
