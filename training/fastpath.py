@@ -109,7 +109,9 @@ class RecurrentRouter:
         H = self.units
         h = np.zeros((D, B, H), dtype=np.float32)
         c = np.zeros((D, B, H), dtype=np.float32)
-        z = np.empty((D, B, G), dtype=np.float32)
+        # Zeroed, not np.empty: BLAS may scale the old contents of `out` by beta=0, and garbage
+        # bits (NaN, Inf) there raise "invalid value encountered in matmul" (seen once in CI).
+        z = np.zeros((D, B, G), dtype=np.float32)
         states = np.empty((D, B, T, H), dtype=np.float32) if need_sequence else None
         recurrent, rec_bias = layer["recurrent"], layer["rec_bias"]
         # NumPy's stacked matmul is fastest for a few rows; for many rows one BLAS gemm per
