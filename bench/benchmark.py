@@ -46,12 +46,13 @@ from preprocessing.datasets import load_tickets  # noqa: E402
 from preprocessing.pipeline import PreprocessSettings, preprocess  # noqa: E402
 from preprocessing.tokenizer import _tagger  # noqa: E402
 from training.baselines import BASELINES, baseline_inputs, make_baseline  # noqa: E402
-from training.batch_predict import predict_many  # noqa: E402
-from training.bundle import load_bundle  # noqa: E402
+from routing.batch import predict_many  # noqa: E402
+from routing.predictor import load_predictor  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 from training.data import prepare_examples  # noqa: E402
 from training.evaluate import evaluate_predictions  # noqa: E402
-from training.train import train  # noqa: E402
+from training.fit_lstm import load_keras_model  # noqa: E402
+from training.run import train  # noqa: E402
 
 GOALS = {"latency_p50_ms": 3.0, "batch_qps": 10_000, "train_seconds_jmultiwoz": 300, "rss_mb": 800}
 
@@ -115,7 +116,7 @@ def bench_speed(bundle_path: str, questions: list[str], n_batch: int, n_single: 
         preprocess(q, settings)
     pipeline_qps = len(batch) / (time.perf_counter() - started)
 
-    bundle = load_bundle(bundle_path)
+    bundle = load_predictor(bundle_path)
     bundle.predict(batch[:100])
     started = time.perf_counter()
     bundle.predict(batch)
@@ -132,11 +133,11 @@ def bench_speed(bundle_path: str, questions: list[str], n_batch: int, n_single: 
         bundle.predict([q], top_k=3)
         single.append((time.perf_counter() - t) * 1000)
 
-    model = bundle.keras_model()
+    model = load_keras_model(bundle.path)
     keras_ms = []
     for q in batch[:n_keras]:
         t = time.perf_counter()
-        ids = np.asarray([bundle.encode([q])[0]], dtype=np.int32)
+        ids = np.asarray(bundle.encode([bundle.prepare(q)]), dtype=np.int32)
         model.predict(ids, verbose=0)
         keras_ms.append((time.perf_counter() - t) * 1000)
 
@@ -144,12 +145,12 @@ def bench_speed(bundle_path: str, questions: list[str], n_batch: int, n_single: 
         handle.write("\n".join(" ".join(q.split()) for q in batch) + "\n")
         lines_file = handle.name
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "training.cli", "predict", "--model", bundle_path, lines_file],
+    subprocess.run([sys.executable, "-m", "toiawase", "predict", "--model", bundle_path, lines_file],
                    cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     cli_seconds = time.perf_counter() - started
     os.unlink(lines_file)
 
-    probe = ("import json,sys; from training.bundle import load_bundle; b=load_bundle(sys.argv[1]); "
+    probe = ("import json,sys; from routing.predictor import load_predictor; b=load_predictor(sys.argv[1]); "
              "b.predict(['パスワードを忘れました']); status={l.split(':')[0]: l.split()[1] for l in open('/proc/self/status') if l.startswith('Vm')}; "
              "print(json.dumps({'rss_kb': int(status['VmRSS']), 'peak_kb': int(status['VmHWM'])}))")
     memory = json.loads(subprocess.run([sys.executable, "-c", probe, bundle_path], cwd=REPO, check=True,

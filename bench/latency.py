@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from webapp.child_server import (
+from tests.server import (
     HOST,
     ServerStartError,
     free_port,

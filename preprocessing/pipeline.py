@@ -71,18 +71,42 @@ def clean_text(text: str, settings: PreprocessSettings) -> str:
     return _lower_keep_placeholders(cleaned) if settings.lowercase else cleaned
 
 
-def preprocess(text: str, settings: PreprocessSettings) -> list[str]:
+@dataclass(frozen=True)
+class Document:
+    """One question as a model sees it, produced by :func:`prepare`.
+
+    Attributes:
+        cleaned: the text after NFKC, the cleaning rules and lower-casing (``""`` if only noise).
+        tokens: its MeCab tokens, in order (``[]`` when nothing is left).
+    """
+
+    cleaned: str
+    tokens: list[str]
+
+
+def prepare(text: str, settings: PreprocessSettings) -> Document:
     """Clean and tokenize one question: the single path used by training and serving.
 
     Args:
         text: the raw question as a customer wrote it.
-        settings: ``Bundle.settings`` when serving (saved in the bundle at training time).
+        settings: the predictor's settings when serving (saved in the bundle at training time).
 
     Returns:
-        The tokens (``[]`` when nothing but noise remains after cleaning).
+        The :class:`Document`: cleaned text and tokens.
+
+    Example:
+        >>> prepare("ﾊﾟｽﾜｰﾄﾞを忘れました。 yamada@example.com", PreprocessSettings())
+        Document(cleaned='パスワードを忘れました。 <EMAIL>', tokens=['パスワード', 'を', '忘れ', 'まし', 'た', '。', '<EMAIL>'])
+    """
+    cleaned = clean_text(text, settings)
+    return Document(cleaned, tokenize(cleaned, settings.token_form))
+
+
+def preprocess(text: str, settings: PreprocessSettings) -> list[str]:
+    """The tokens of :func:`prepare` (``[]`` when nothing but noise remains after cleaning).
 
     Example:
         >>> preprocess("ﾊﾟｽﾜｰﾄﾞを忘れました。 yamada@example.com", PreprocessSettings())
         ['パスワード', 'を', '忘れ', 'まし', 'た', '。', '<EMAIL>']
     """
-    return tokenize(clean_text(text, settings), settings.token_form)
+    return prepare(text, settings).tokens

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_TICKETS = REPO_ROOT / "data" / "sample" / "tickets.tsv"
+from tests.paths import SAMPLE_TICKETS
 
 
 @pytest.fixture(scope="session")
@@ -23,10 +22,26 @@ def trained_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     against ``load_bundle(dir).predict(...)``, not against the true categories. Returns the
     models directory; ``load_bundle`` accepts it.
     """
-    from training.config import ModelConfig, TrainConfig
-    from training.train import train
+    from routing.lstm import ModelConfig
+    from training.config import TrainConfig
+    from training.run import train
 
     models = tmp_path_factory.mktemp("models")
     config = TrainConfig(epochs=3, learning_rate=1e-2, batch_size=32, model=ModelConfig(units=16, embedding_dim=32))
     train(str(SAMPLE_TICKETS), models, config, log=lambda line: None, verbose=0)
+    return models
+
+
+@pytest.fixture(scope="session")
+def tfidf_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models directory with one model of kind ``tfidf`` trained on ``data/sample/tickets.tsv``.
+
+    The TF-IDF + logistic regression baseline served through the predictor seam (about two
+    seconds to train). Returns the models directory.
+    """
+    from training.config import TrainConfig
+    from training.run import train
+
+    models = tmp_path_factory.mktemp("tfidf-models")
+    train(str(SAMPLE_TICKETS), models, TrainConfig(kind="tfidf"), log=lambda line: None, verbose=0)
     return models

@@ -1,52 +1,18 @@
-"""Configuration dataclasses for the model and for a training run; both serialise to JSON.
+"""The configuration of a training run, a dataclass that serialises to JSON.
 
 Defaults are the configuration ``toiawase train`` uses; BENCHMARKS.md records how they were
-chosen (measured on ../shared/data dev splits).
+chosen (measured on the dev splits of the two real data sets it describes). The network's shape,
+which serving needs too, is :class:`routing.lstm.ModelConfig`.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-RNN_KINDS: tuple[str, ...] = ("lstm", "gru")
-POOLINGS: tuple[str, ...] = ("last", "mean", "max")
+from routing.lstm import ModelConfig
 
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Shape of the network: Embedding → (Bi)LSTM/GRU × layers → pooling → Dropout → Dense softmax.
-
-    Attributes:
-        embedding_dim: size of each token vector.
-        rnn: ``"lstm"`` (Hochreiter & Schmidhuber, 1997) or ``"gru"`` (Cho et al., 2014).
-        units: hidden units per direction of each recurrent layer.
-        layers: number of stacked recurrent layers (≥ 1).
-        bidirectional: read the question both ways (Schuster & Paliwal, 1997).
-        pooling: ``"last"`` (final state of each direction), ``"mean"`` (masked mean of all
-            states, keras.layers.GlobalAveragePooling1D) or ``"max"`` (masked max of all
-            states, Conneau et al., 2017).
-        dropout: dropout rate before the output layer (0 ≤ rate < 1).
-        embedding_dropout: SpatialDropout1D rate on the token vectors (whole vectors dropped).
-    """
-
-    embedding_dim: int = 128
-    rnn: str = "lstm"
-    units: int = 64
-    layers: int = 1
-    bidirectional: bool = True
-    pooling: str = "mean"
-    dropout: float = 0.5
-    embedding_dropout: float = 0.4
-
-    def __post_init__(self) -> None:
-        if self.rnn not in RNN_KINDS:
-            raise ValueError(f"rnn must be one of {RNN_KINDS}, not {self.rnn!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, not {self.pooling!r}")
-        if self.layers < 1 or self.units < 1 or self.embedding_dim < 1:
-            raise ValueError("layers, units and embedding_dim must be positive")
-        if not (0 <= self.dropout < 1 and 0 <= self.embedding_dropout < 1):
-            raise ValueError("dropout rates must be in [0, 1)")
+#: Model kinds ``toiawase train --kind`` can fit (one fit module each in ``training``).
+KINDS: tuple[str, ...] = ("lstm", "tfidf")
 
 
 @dataclass(frozen=True)
@@ -54,7 +20,8 @@ class TrainConfig:
     """One training run.
 
     Attributes:
-        model: the network (:class:`ModelConfig`).
+        kind: the model kind to fit, one of :data:`KINDS`.
+        model: the network (:class:`routing.lstm.ModelConfig`), for kind ``lstm``.
         epochs: the most epochs; early stopping usually ends sooner.
         batch_size: examples per gradient step.
         learning_rate: Adam's step size (Kingma & Ba, 2015).
@@ -73,8 +40,12 @@ class TrainConfig:
         keep_categories: if non-empty, all other categories become ``other_label``.
         other_label: the merged category's name.
         token_form: ``"surface"`` or ``"base"`` (see preprocessing.tokenizer).
+
+    Raises:
+        ValueError: for an unknown ``kind``.
     """
 
+    kind: str = "lstm"
     model: ModelConfig = field(default_factory=ModelConfig)
     epochs: int = 20
     batch_size: int = 64
@@ -92,6 +63,10 @@ class TrainConfig:
     keep_categories: tuple[str, ...] = ()
     other_label: str = "その他"
     token_form: str = "surface"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
 
     def to_dict(self) -> dict:
         """Return a JSON-serialisable dict (the model config nested under ``"model"``)."""

@@ -11,10 +11,13 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
-from preprocessing.datasets import LoadResult, Ticket
+import numpy as np
+
+from preprocessing.datasets import LoadResult, Ticket, load_tickets
 from preprocessing.errors import TicketFileError
-from preprocessing.pipeline import PreprocessSettings, clean_text
-from preprocessing.tokenizer import tokenize
+from preprocessing.pipeline import PreprocessSettings, prepare
+from preprocessing.sampling import category_counts, merge_categories
+from training.config import TrainConfig
 
 
 @dataclass
@@ -67,19 +70,18 @@ def prepare_examples(
         drops["unreadable rows skipped"] += len(loaded.skipped)
     examples = Examples()
     for ticket in loaded.tickets:
-        cleaned = clean_text(ticket.question, settings)
-        if not cleaned:
+        document = prepare(ticket.question, settings)
+        if not document.cleaned:
             drops["empty after cleaning"] += 1
             continue
-        if not has_word(cleaned):
+        if not has_word(document.cleaned):
             if not skip_bad_rows:
                 raise TicketFileError(loaded.path, ticket.line, f"question has only symbols, no words: {ticket.question[:40]!r}")
             drops["only symbols"] += 1
             continue
-        tokens = tokenize(cleaned, settings.token_form)
         examples.tickets.append(ticket)
-        examples.cleaned.append(cleaned)
-        examples.tokens.append(tokens)
+        examples.cleaned.append(document.cleaned)
+        examples.tokens.append(document.tokens)
         examples.labels.append(ticket.category or "")
     return examples
 
@@ -107,3 +109,80 @@ def drop_rare_categories(examples: Examples, path: str, drops: Counter, skip_bad
     keep = [i for i, label in enumerate(examples.labels) if label not in rare]
     drops["category with too few examples"] += len(examples) - len(keep)
     return examples.subset(keep)
+
+
+@dataclass
+class TrainingData:
+    """The examples of one training run, split, with the counts its report shows.
+
+    Attributes:
+        train: the examples the model is fitted on.
+        valid: the validation examples (the ``--dev`` file, or a stratified share of the data).
+        categories: the categories the model routes to (sorted; after merging).
+        validation: how ``valid`` was made, in words (for the report).
+        before_merge: ``{category: count}`` in the training file before ``--keep-categories``.
+        file_counts: ``{category: count}`` in the training file after merging and dropping.
+        drops: rows not used, by reason (validation file's reasons prefixed with ``dev:``).
+    """
+
+    train: Examples
+    valid: Examples
+    categories: list[str]
+    validation: str
+    before_merge: dict[str, int]
+    file_counts: dict[str, int]
+    drops: Counter
+
+
+def load_training_data(
+    data: str,
+    config: TrainConfig,
+    settings: PreprocessSettings,
+    *,
+    dev: str | None = None,
+    text_column: str = "question",
+    label_column: str = "category",
+    fmt: str | None = None,
+    skip_bad_rows: bool = False,
+) -> TrainingData:
+    """Load, clean, tokenize, merge and split the tickets of a training run.
+
+    Args:
+        data: training ticket file (see ``preprocessing.datasets``).
+        config: the run's configuration (category merge, validation share, seed).
+        settings: the preprocessing settings saved in the bundle.
+        dev: validation ticket file; without it a stratified ``config.validation_fraction`` of
+            ``data`` is held out (scikit-learn's ``train_test_split(stratify=...)``).
+        text_column, label_column, fmt, skip_bad_rows: as for ``load_tickets``.
+
+    Raises:
+        TicketFileError: unreadable input (names file and line).
+        ValueError: fewer than two categories after merging, or a kept category not in the data.
+    """
+    drops: Counter = Counter()
+    load = dict(fmt=fmt, text_column=text_column, label_column=label_column, skip_bad_rows=skip_bad_rows)
+    examples = prepare_examples(load_tickets(data, **load), settings, drops, skip_bad_rows)
+    before_merge = category_counts(examples.labels)
+    if config.keep_categories:
+        examples.labels = merge_categories(examples.labels, config.keep_categories, config.other_label)
+    examples = drop_rare_categories(examples, data, drops, skip_bad_rows)
+    categories = sorted(set(examples.labels))
+    if len(categories) < 2:
+        raise ValueError(f"{data}: need at least 2 categories to train a router, found {len(categories)}")
+    if dev is not None:
+        dev_drops: Counter = Counter()
+        valid = prepare_examples(load_tickets(dev, **load), settings, dev_drops, skip_bad_rows)
+        if config.keep_categories:
+            valid.labels = merge_categories(valid.labels, config.keep_categories, config.other_label, require_present=False)
+        for reason, count in dev_drops.items():
+            drops[f"dev: {reason}"] += count
+        train, validation = examples, "dev file"
+    else:
+        from sklearn.model_selection import train_test_split
+
+        train_idx, valid_idx = train_test_split(
+            np.arange(len(examples)), test_size=config.validation_fraction, stratify=examples.labels, random_state=config.seed
+        )
+        train, valid = examples.subset(sorted(train_idx)), examples.subset(sorted(valid_idx))
+        validation = f"stratified {config.validation_fraction:g} of the training file"
+    return TrainingData(train, valid, categories, validation, before_merge, category_counts(examples.labels), drops)

@@ -1,9 +1,13 @@
-"""Evaluation of a router on labeled questions (scikit-learn metrics).
+"""Evaluation of a router on labeled questions (scikit-learn metrics): the one place metrics are made.
 
 Accuracy, macro-F1 (the unweighted mean of per-category F1, so rare queues count as much as
 busy ones), per-category precision/recall/F1/support and the confusion matrix (rows: true
 category, columns: predicted, in ``categories`` order), as in scikit-learn's
 ``classification_report`` and ``confusion_matrix``.
+
+:func:`evaluate_predictor` is what training, ``toiawase evaluate``, the benchmarks and the tests
+call on a model; :func:`evaluate_predictions` computes the metrics from labels and is also used
+for the scikit-learn baselines.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from preprocessing.sampling import merge_categories
+from routing.predictor import Predictor
 
 
 def evaluate_predictions(y_true: Sequence[str], y_pred: Sequence[str], categories: Sequence[str]) -> dict:
@@ -55,33 +62,39 @@ def evaluate_predictions(y_true: Sequence[str], y_pred: Sequence[str], categorie
     }
 
 
-def format_report(metrics: dict, baselines: dict[str, dict] | None = None) -> str:
-    """Render metrics (and optional baselines' metrics) as a plain-text report for the terminal.
+def evaluate_predictor(predictor: Predictor, questions: Sequence[str], labels: Sequence[str]) -> dict:
+    """Route ``questions`` with ``predictor`` (its own preprocessing) and score them against ``labels``.
 
-    The headline table puts the LSTM and each baseline side by side; the per-category table
-    and confusion matrix are the LSTM's.
+    Labels are first mapped as the model's categories were merged at training
+    (``predictor.category_merge``). A question with no words left after cleaning cannot be routed
+    and is left out (counted).
+
+    Args:
+        predictor: any loaded model (see :func:`routing.predictor.load_predictor`).
+        questions: raw questions, ``n`` of them.
+        labels: their true categories, ``n`` of them.
+
+    Returns:
+        :func:`evaluate_predictions`' dict plus ``"model_kind"``, ``"model_version"`` and
+        ``"skipped": {"empty after cleaning": count}``.
+
+    Raises:
+        ValueError: if the lengths differ or no question can be routed.
     """
-    baselines = baselines or {}
-    lines = [f"Evaluated on {metrics['n']} questions", ""]
-    lines.append(f"{'model':<22}{'accuracy':>10}{'macro-F1':>10}")
-    lines.append(f"{'LSTM (toiawase)':<22}{metrics['accuracy']:>10.4f}{metrics['macro_f1']:>10.4f}")
-    for name, result in baselines.items():
-        lines.append(f"{name:<22}{result['accuracy']:>10.4f}{result['macro_f1']:>10.4f}")
-    lines += ["", f"{'category':<20}{'precision':>10}{'recall':>10}{'F1':>10}{'support':>9}"]
-    for category, row in metrics["per_category"].items():
-        lines.append(
-            f"{_pad(category, 20)}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>9d}"
-        )
-    lines += ["", "confusion matrix (rows: true, columns: predicted, in the order above):"]
-    width = max(5, max(len(str(v)) for row in metrics["confusion_matrix"] for v in row) + 1)
-    for category, row in zip(metrics["categories"], metrics["confusion_matrix"]):
-        lines.append(_pad(category, 20) + "".join(f"{v:>{width}d}" for v in row))
-    return "\n".join(lines)
-
-
-def _pad(text: str, width: int) -> str:
-    """Left-justify ``text`` in ``width`` terminal columns (East Asian wide characters count 2)."""
-    import unicodedata
-
-    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-    return text + " " * max(1, width - used)
+    if len(questions) != len(labels):
+        raise ValueError(f"{len(questions)} questions but {len(labels)} labels")
+    labels = list(labels)
+    if predictor.category_merge:
+        merge = predictor.category_merge
+        labels = merge_categories(labels, merge["keep"], merge["other"], require_present=False)
+    documents = [predictor.prepare(q) for q in questions]
+    kept = [i for i, document in enumerate(documents) if document.tokens]
+    if not kept:
+        raise ValueError("nothing to evaluate: no question has words left after cleaning")
+    probabilities = predictor.probabilities([documents[i] for i in kept])
+    predicted = [predictor.categories[j] for j in probabilities.argmax(axis=1)]
+    metrics = evaluate_predictions([labels[i] for i in kept], predicted, predictor.categories)
+    metrics["model_kind"] = predictor.kind
+    metrics["model_version"] = predictor.version
+    metrics["skipped"] = {"empty after cleaning": len(documents) - len(kept)}
+    return metrics

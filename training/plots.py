@@ -1,23 +1,22 @@
-"""PNG plots of a training run: training curves and the confusion matrix (matplotlib, Agg).
+"""PNG plots of a training run: training curves and the confusion matrix (matplotlib).
 
 Category names are Japanese, so a font with Japanese glyphs must be used; matplotlib's default
 (DejaVu Sans) has none and draws empty boxes. :func:`japanese_font` picks the first installed of
 the usual CJK families (Debian's fonts-ipafont-gothic or fonts-noto-cjk; the README's setup
 installs one).
+
+Figures are made with matplotlib's object-oriented API (``matplotlib.figure.Figure``, no
+``pyplot``), so drawing needs no global backend choice and importing this module changes nothing.
 """
 
 from __future__ import annotations
 
 import glob
+import os
 import warnings
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
+import numpy as np
 
 JAPANESE_FONTS: tuple[str, ...] = (
     "IPAexGothic",
@@ -40,6 +39,8 @@ def japanese_font() -> str | None:
     matplotlib caches the font list on first use; a font installed later is registered here
     from Debian's font directories (``fontManager.addfont``).
     """
+    from matplotlib import font_manager
+
     installed = {font.name for font in font_manager.fontManager.ttflist}
     found = next((name for name in JAPANESE_FONTS if name in installed), None)
     if found is None:
@@ -61,7 +62,7 @@ def _style() -> dict:
     return {"font.family": [family, "DejaVu Sans"]}
 
 
-def plot_training_curves(history: dict[str, Sequence[float]], path: str) -> None:
+def plot_training_curves(history: dict[str, Sequence[float]], path: str | os.PathLike) -> None:
     """Write loss and accuracy per epoch (training and validation) as a PNG to ``path``.
 
     Args:
@@ -69,8 +70,12 @@ def plot_training_curves(history: dict[str, Sequence[float]], path: str) -> None
             ``val_accuracy``, one value per epoch.
         path: the PNG file to write.
     """
-    with plt.rc_context(_style()):
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100, layout="constrained")
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(_style()):
+        fig = Figure(figsize=(10, 4), dpi=100, layout="constrained")
+        axes = fig.subplots(1, 2)
         epochs = np.arange(1, len(history.get("loss", [])) + 1)
         for ax, key, title in ((axes[0], "loss", "損失 (loss)"), (axes[1], "accuracy", "正解率 (accuracy)")):
             if key in history:
@@ -82,10 +87,9 @@ def plot_training_curves(history: dict[str, Sequence[float]], path: str) -> None
             ax.grid(alpha=0.3)
             ax.legend()
         fig.savefig(path)
-        plt.close(fig)
 
 
-def plot_confusion_matrix(matrix: Sequence[Sequence[int]], categories: Sequence[str], path: str) -> None:
+def plot_confusion_matrix(matrix: Sequence[Sequence[int]], categories: Sequence[str], path: str | os.PathLike) -> None:
     """Write the confusion matrix as a PNG: colour is the row-normalised share, text the count.
 
     Args:
@@ -97,8 +101,12 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], categories: Sequence[
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     k = len(categories)
     size = max(5.0, 0.55 * k + 2.5)
-    with plt.rc_context(_style()):
-        fig, ax = plt.subplots(figsize=(size + 1, size), dpi=100, layout="constrained")
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(_style()):
+        fig = Figure(figsize=(size + 1, size), dpi=100, layout="constrained")
+        ax = fig.subplots()
         image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
         ax.set_xticks(range(k), labels=categories, rotation=45, ha="right")
         ax.set_yticks(range(k), labels=categories)
@@ -112,4 +120,3 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], categories: Sequence[
                     ax.text(j, i, str(counts[i, j]), ha="center", va="center", color=colour, fontsize=fontsize)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="行ごとの割合 (row share)")
         fig.savefig(path)
-        plt.close(fig)

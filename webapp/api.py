@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from webapp.errors import AppError, no_model_error
-from webapp.model_loading import model_state
+from webapp.errors import AppError
+from webapp.guards import requires_model
 from webapp.questions import check_question, json_type, route
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -97,35 +97,32 @@ def _top_k(body: dict) -> int:
 
 
 @bp.post("/predict")
+@requires_model
 def predict() -> Response:
     """Route one or more questions; see the module docstring for the request and answer."""
-    state = model_state()
-    if state.bundle is None:
-        raise no_model_error(state.error)
     body = _json_body()
     questions, single = _questions(body)
     top_k = _top_k(body)
-    routings = route(state.bundle, questions, top_k, single=single)
-    return jsonify({"model_version": state.bundle.version, "predictions": [r.to_dict() for r in routings]})
+    routings = route(g.predictor, questions, top_k, single=single)
+    return jsonify({"model_version": g.predictor.version, "predictions": [r.to_dict() for r in routings]})
 
 
 @bp.get("/model")
+@requires_model
 def model_info() -> Response:
-    """The loaded model: version, categories, training date, threshold and headline metrics.
+    """The loaded model: version, kind, categories, training date, threshold and headline metrics.
 
     Metrics are measured on the validation data at training time (``metrics.json``): accuracy
-    and macro-F1 in [0, 1], for the LSTM and for the TF-IDF + logistic regression baseline.
+    and macro-F1 in [0, 1], for the model and for the TF-IDF + logistic regression baseline.
     """
-    state = model_state()
-    if state.bundle is None:
-        raise no_model_error(state.error)
-    bundle = state.bundle
-    metrics = bundle.metrics
+    predictor = g.predictor
+    metrics = predictor.metrics
     return jsonify(
         {
-            "model_version": bundle.version,
-            "categories": bundle.categories,
-            "created_at": bundle.created_at,
+            "model_version": predictor.version,
+            "model_kind": predictor.kind,
+            "categories": predictor.categories,
+            "created_at": predictor.created_at,
             "threshold": current_app.config["THRESHOLD"],
             "metrics": {
                 "validation_examples": metrics.get("n"),

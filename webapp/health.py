@@ -19,6 +19,6 @@ bp = Blueprint("health", __name__)
 def healthz() -> tuple[Response, int]:
     """Readiness check (see the module docstring); never loads or predicts anything."""
     state = model_state()
-    if state.bundle is None:
+    if state.predictor is None:
         return jsonify({"status": "no_model", **no_model_error(state.error).to_dict()}), 503
-    return jsonify({"status": "ok", "model_version": state.bundle.version}), 200
+    return jsonify({"status": "ok", "model_version": state.predictor.version}), 200

@@ -1,6 +1,6 @@
 """Loading the model bundle once per app (per gunicorn worker, after the fork).
 
-The loaded bundle is the app's only mutable state; it lives in ``app.extensions["toiawase"]`` as a
+The loaded model is the app's only mutable state; it lives in ``app.extensions["toiawase"]`` as a
 :class:`ModelState`. When no bundle can be loaded the app still starts: its pages explain how to
 train one and the API answers 503 (issue #3, "No trained model yet").
 """
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 
-from training.bundle import Bundle, BundleError, load_bundle
+from routing.bundle import BundleError
+from routing.predictor import Predictor, load_predictor
 
 EXTENSION = "toiawase"
 
@@ -26,12 +27,12 @@ class ModelState:
 
     Attributes:
         path: the ``MODEL_PATH`` that was tried (models or bundle directory).
-        bundle: the loaded bundle, or ``None``.
+        predictor: the loaded model, or ``None``.
         error: why loading failed (``BundleError`` message), or ``None``.
     """
 
     path: str
-    bundle: Bundle | None
+    predictor: Predictor | None
     error: str | None
 
 
@@ -42,8 +43,8 @@ def load_model(app: Flask) -> ModelState:
     """
     path = str(app.config["MODEL_PATH"])
     try:
-        state = ModelState(path, load_bundle(path), None)
-        app.logger.info("model bundle %s loaded from %s", state.bundle.version, state.bundle.path)
+        state = ModelState(path, load_predictor(path), None)
+        app.logger.info("model bundle %s (%s) loaded from %s", state.predictor.version, state.predictor.kind, state.predictor.path)
     except BundleError as exc:
         state = ModelState(path, None, str(exc))
         app.logger.warning("no model: %s", exc)
@@ -54,8 +55,3 @@ def load_model(app: Flask) -> ModelState:
 def model_state() -> ModelState:
     """The :class:`ModelState` of the current app (inside a request or app context)."""
     return current_app.extensions[EXTENSION]
-
-
-def current_bundle() -> Bundle | None:
-    """The loaded bundle of the current app, or ``None`` when there is no model."""
-    return model_state().bundle

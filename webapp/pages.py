@@ -8,38 +8,36 @@ one, with status 503.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request, send_file
+from flask import Blueprint, abort, current_app, g, render_template, request, send_file
 from werkzeug.wrappers import Response
 
-from training.bundle import PLOTS
+from routing.bundle import PLOTS
 from webapp.errors import AppError
-from webapp.model_loading import MAKE_HINT, TRAIN_HINT, model_state
-from webapp.questions import check_question, route
+from webapp.guards import requires_model
+from webapp.model_loading import model_state
+from webapp.questions import check_question, route_documents
 
 bp = Blueprint("pages", __name__)
 
 #: Candidates shown on the form page.
 PAGE_TOP_K = 3
 
-
-def _no_model_page() -> tuple[str, int]:
-    state = model_state()
-    return render_template("no_model.html", state=state, train_hint=TRAIN_HINT, make_hint=MAKE_HINT), 503
+#: How each model kind is named on the pages.
+MODEL_LABELS = {"lstm": "LSTM", "tfidf": "TF-IDF＋ロジスティック回帰"}
 
 
 @bp.route("/", methods=("GET", "POST"))
+@requires_model
 def index() -> tuple[str, int] | str:
     """The question form (GET) and its answer (POST, form field ``question``).
 
     A bad question (empty, too long, no words after cleaning) is shown as a message on the form,
-    with status 400.
+    with status 400. The question is cleaned and tokenized once, for the routing and for the
+    "seen text" section alike.
     """
-    state = model_state()
-    if state.bundle is None:
-        return _no_model_page()
-    bundle = state.bundle
+    predictor = g.predictor
     context = {
-        "bundle": bundle,
+        "predictor": predictor,
         "question": "",
         "routing": None,
         "analysis": None,
@@ -53,8 +51,9 @@ def index() -> tuple[str, int] | str:
     context["question"] = question
     try:
         check_question(question)
-        context["routing"] = route(bundle, [question], PAGE_TOP_K, single=True)[0]
-        analysis = bundle.analyze(question)
+        document = predictor.prepare(question)
+        context["routing"] = route_documents(predictor, [document], PAGE_TOP_K, single=True)[0]
+        analysis = predictor.analyze(document)
         context["analysis"] = analysis
         context["tokens"] = list(zip(analysis.tokens, analysis.out_of_vocabulary))
     except AppError as error:
@@ -64,17 +63,18 @@ def index() -> tuple[str, int] | str:
 
 
 @bp.get("/model")
-def model_page() -> tuple[str, int] | str:
-    """The loaded model: LSTM vs TF-IDF baseline, per-category table, confusion matrix, curves."""
-    state = model_state()
-    if state.bundle is None:
-        return _no_model_page()
-    bundle = state.bundle
-    metrics = bundle.metrics
+@requires_model
+def model_page() -> str:
+    """The loaded model: the model vs the TF-IDF baseline, per-category table, confusion matrix, curves."""
+    predictor = g.predictor
+    metrics = predictor.metrics
     baselines = metrics.get("baselines", {})
     baseline = baselines.get("tfidf_word_logreg") or next(iter(baselines.values()), {})
-    plots = [name for name in PLOTS if bundle.plot_path(name)]
-    return render_template("model.html", bundle=bundle, metrics=metrics, baseline=baseline, plots=plots, threshold=current_app.config["THRESHOLD"])
+    plots = [name for name in PLOTS if predictor.plot_path(name)]
+    return render_template(
+        "model.html", predictor=predictor, model_label=MODEL_LABELS.get(predictor.kind, predictor.kind), metrics=metrics,
+        baseline=baseline, plots=plots, threshold=current_app.config["THRESHOLD"],
+    )
 
 
 @bp.get("/model/plots/<name>")
@@ -82,10 +82,11 @@ def plot(name: str) -> Response:
     """A plot PNG of the loaded bundle (``training_curves.png`` or ``confusion_matrix.png``).
 
     Raises:
-        NotFound: for another name, a bundle without that plot, or no model.
+        NotFound: for another name, a bundle without that plot, or no model (an image URL
+            answers 404, not the "no model" page).
     """
-    bundle = model_state().bundle
-    path = bundle.plot_path(name) if bundle else None
+    predictor = model_state().predictor
+    path = predictor.plot_path(name) if predictor else None
     if path is None:
         abort(404)
     # The URL carries ?v=<version>, so a new bundle's plots are not read from a stale cache.

@@ -5,7 +5,7 @@ The rules (issue #3, "Bad input"): a question is a string of at most ``MAX_QUEST
 take are refused here rather than failing inside MeCab: lone surrogates (``"\\ud800"``, possible
 through JSON escapes; not encodable as UTF-8) and NUL characters (MeCab reads a C string and
 would silently stop at the first NUL). A question whose words are all removed by cleaning (e.g.
-only ``-----``) is refused after cleaning (``training.bundle.EmptyQuestionError``).
+only ``-----``) is refused after cleaning (``routing.predictor.EmptyQuestionError``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from training.bundle import Bundle, EmptyQuestionError, Prediction
+from preprocessing.pipeline import Document
+from routing.predictor import EmptyQuestionError, Prediction, Predictor
 from webapp.errors import AppError
 
 
@@ -24,7 +25,7 @@ class Routing:
     """One routed question.
 
     Attributes:
-        prediction: the bundle's prediction (category, probability, top-k).
+        prediction: the model's prediction (category, probability, top-k).
         needs_review: ``True`` when ``prediction.probability`` is below the app's threshold,
             i.e. a person should route the question (「要確認」).
     """
@@ -85,11 +86,11 @@ def check_question(question: object, index: int | None = None) -> str:
     return question
 
 
-def route(bundle: Bundle, questions: Sequence[str], top_k: int, single: bool = False) -> list[Routing]:
+def route(predictor: Predictor, questions: Sequence[str], top_k: int, single: bool = False) -> list[Routing]:
     """Predict the category of each checked question and flag those below the threshold.
 
     Args:
-        bundle: the loaded model bundle.
+        predictor: the loaded model.
         questions: questions already passed through :func:`check_question`.
         top_k: candidates per question (≥ 1; clipped to the number of categories).
         single: the request had one ``question`` (messages then name no position).
@@ -97,9 +98,14 @@ def route(bundle: Bundle, questions: Sequence[str], top_k: int, single: bool = F
     Raises:
         AppError: 400 if a question has no words left after cleaning (e.g. only ``-----``).
     """
+    return route_documents(predictor, [predictor.prepare(q) for q in questions], top_k, single)
+
+
+def route_documents(predictor: Predictor, documents: Sequence[Document], top_k: int, single: bool = False) -> list[Routing]:
+    """:func:`route` for questions already prepared with ``predictor.prepare`` (no second cleaning)."""
     threshold = float(current_app.config["THRESHOLD"])
     try:
-        predictions = bundle.predict(list(questions), top_k)
+        predictions = predictor.predict_documents(documents, top_k)
     except EmptyQuestionError as exc:
         index = None if single else exc.indices[0]
         en, ja, details = _where(index)

@@ -6,7 +6,7 @@ is *not* preloaded in the master (``preload_app = False``): each worker calls
 TensorFlow, but TensorFlow is not fork-safe and the rule keeps the workers independent.
 
 Workers are ``gthread`` workers (threads per worker, HTTP keep-alive); MeCab taggers are per
-thread (``preprocessing.tokenizer``) and ``Bundle.predict`` is thread-safe. A new bundle in
+thread (``preprocessing.tokenizer``) and ``Predictor.predict`` is thread-safe. A new bundle in
 ``models/current`` is picked up by ``kill -HUP <master pid>`` (gunicorn restarts the workers).
 """
 
@@ -51,7 +51,7 @@ class ToiawaseApplication(BaseApplication):
         """Build the WSGI app in the worker (called after the fork, since ``preload_app`` is off).
 
         OpenBLAS keeps its default thread pool here: limited to one thread (as the batch workers
-        of ``training.batch_predict`` are), four concurrent clients saw p50 9.7 ms instead of
+        of ``routing.batch`` are), four concurrent clients saw p50 9.7 ms instead of
         2.8 ms (``bench/latency.py --concurrency 4``), the gthread worker's threads then
         contending inside OpenBLAS.
         """
@@ -116,7 +116,7 @@ def run_gunicorn(
 
 def _warn_without_model(model: str) -> None:
     """Say on stderr, before the workers start, that there is no bundle (the app still serves)."""
-    from training.bundle import BundleError, resolve_bundle_path
+    from routing.bundle import BundleError, resolve_bundle_path
 
     try:
         resolve_bundle_path(model)

@@ -1,0 +1,7 @@
+"""pytest's root configuration: what ``--doctest-modules`` must not import.
+
+``webapp/wsgi.py`` builds the app (and loads ``models/``) when imported; ``toiawase/__main__.py``
+runs the command line. Neither has doctests.
+"""
+
+collect_ignore = ["webapp/wsgi.py", "toiawase/__main__.py", "setup.py", "bench"]

@@ -1,0 +1,112 @@
+"""Model kind ``tfidf``: TF-IDF over word n-grams + multinomial logistic regression, in NumPy/SciPy.
+
+The classical baseline a support team could set up in an afternoon, served through the same
+predictor seam as the LSTM. Training fits scikit-learn's ``TfidfVectorizer`` and
+``LogisticRegression`` (:mod:`training.fit_tfidf`); the bundle keeps only plain arrays, and this
+module recomputes what scikit-learn's ``transform`` and ``predict_proba`` compute (scikit-learn
+user guide, "Tf–idf term weighting", and ``LogisticRegression`` with the multinomial loss):
+
+* word n-grams of the MeCab tokens, ``ngram_range`` inclusive, joined by one space (as
+  ``TfidfVectorizer`` with a space-splitting tokenizer builds them); unknown n-grams are ignored;
+* term frequency ``tf`` (counts), with ``sublinear_tf``: ``1 + ln(tf)``;
+* times the fitted ``idf`` per term, then each row scaled to unit L2 norm;
+* logits ``x · coef + intercept``, probabilities ``softmax(logits)``.
+
+Bundle files of this kind: ``terms.json`` (the n-gram of each feature column), ``weights.npz``
+(``idf`` ``[F]``, ``coef`` ``[F, C]``, ``intercept`` ``[C]``); the manifest's ``model`` is
+``{"ngram_range": [1, 2], "sublinear_tf": true}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.special import softmax
+
+from preprocessing.pipeline import Document
+from routing.bundle import read_arrays, read_json
+from routing.predictor import Predictor
+
+
+def word_ngrams(tokens: Sequence[str], low: int, high: int) -> list[str]:
+    """The word n-grams of ``tokens`` for ``low ≤ n ≤ high``, joined by one space.
+
+    Example:
+        >>> word_ngrams(["荷物", "が", "届か", "ない"], 1, 2)
+        ['荷物', 'が', '届か', 'ない', '荷物 が', 'が 届か', '届か ない']
+    """
+    grams: list[str] = []
+    for n in range(low, high + 1):
+        grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return grams
+
+
+class TfidfPredictor(Predictor):
+    """Predictor of kind ``tfidf`` (see the module docstring).
+
+    Args:
+        path, manifest, metrics: as for :class:`routing.predictor.Predictor`.
+        terms: the n-gram of each feature column, ``F`` strings.
+        arrays: ``idf`` ``[F]``, ``coef`` ``[F, C]``, ``intercept`` ``[C]``.
+
+    Raises:
+        ValueError: if the arrays' shapes do not fit the terms and categories.
+    """
+
+    kind = "tfidf"
+
+    def __init__(self, path: Path, manifest: dict, metrics: dict, terms: Sequence[str], arrays: dict[str, np.ndarray]) -> None:
+        super().__init__(path, manifest, metrics)
+        parameters = manifest["model"]
+        self.ngram_range = (int(parameters["ngram_range"][0]), int(parameters["ngram_range"][1]))
+        self.sublinear_tf = bool(parameters["sublinear_tf"])
+        self.index = {term: column for column, term in enumerate(terms)}
+        self.idf = np.asarray(arrays["idf"], dtype=np.float64)
+        self.coef = np.asarray(arrays["coef"], dtype=np.float64)
+        self.intercept = np.asarray(arrays["intercept"], dtype=np.float64)
+        features, classes = len(self.index), len(self.categories)
+        if self.idf.shape != (features,) or self.coef.shape != (features, classes) or self.intercept.shape != (classes,):
+            raise ValueError(
+                f"arrays idf {self.idf.shape}, coef {self.coef.shape}, intercept {self.intercept.shape} "
+                f"do not fit {features} terms and {classes} categories"
+            )
+
+    @classmethod
+    def from_bundle(cls, directory: Path, manifest: dict, metrics: dict) -> "TfidfPredictor":
+        """Read ``terms.json`` and ``weights.npz`` (see the module docstring)."""
+        return cls(directory, manifest, metrics, read_json(directory, "terms.json"), read_arrays(directory))
+
+    def known_tokens(self, tokens: Sequence[str]) -> list[bool]:
+        """``True`` for tokens that are a feature (unigram) of the model."""
+        return [token in self.index for token in tokens]
+
+    def features(self, documents: Sequence[Document]) -> csr_matrix:
+        """The TF-IDF matrix ``[n, F]`` (float64, rows of unit L2 norm or all zero)."""
+        indptr, columns, counts = [0], [], []
+        low, high = self.ngram_range
+        for document in documents:
+            row: dict[int, int] = {}
+            for gram in word_ngrams(document.tokens, low, high):
+                column = self.index.get(gram)
+                if column is not None:
+                    row[column] = row.get(column, 0) + 1
+            columns.extend(row)
+            counts.extend(row.values())
+            indptr.append(len(columns))
+        values = np.asarray(counts, dtype=np.float64)
+        if self.sublinear_tf:
+            values = 1.0 + np.log(values)
+        column_index = np.asarray(columns, dtype=np.int64)
+        values *= self.idf[column_index]
+        matrix = csr_matrix((values, column_index, np.asarray(indptr)), shape=(len(documents), len(self.index)))
+        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        return csr_matrix(matrix.multiply(1.0 / norms[:, None]))
+
+    def probabilities(self, documents: Sequence[Document]) -> np.ndarray:
+        """``softmax(tfidf · coef + intercept)``, ``[n, categories]`` float32."""
+        logits = self.features(documents) @ self.coef + self.intercept
+        return softmax(logits, axis=1).astype(np.float32)

@@ -1,0 +1,187 @@
+"""The training run behind ``toiawase train``: tickets → examples → fitted model → evaluated bundle.
+
+One path, one job per step:
+
+1. :func:`training.data.load_training_data`: load the ticket files, clean and tokenize every
+   question with the shared :func:`preprocessing.pipeline.prepare`, merge categories, split;
+2. the kind's fit function (:mod:`training.kinds`): the model;
+3. the baseline (:mod:`training.baselines`) on the same split, to report beside it;
+4. :func:`write_bundle`: write the bundle into a temporary directory, read it back through
+   :func:`routing.predictor.load_predictor` and evaluate exactly what will be served
+   (:func:`training.evaluate.evaluate_predictor`), add metrics and plots, publish it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from preprocessing.pipeline import PreprocessSettings
+from preprocessing.sampling import category_counts
+from routing.bundle import ARRAYS, BUNDLE_FORMAT, MANIFEST, METRICS, BundleWriter, unique_version
+from routing.predictor import load_predictor
+from training.baselines import baseline_inputs, make_baseline
+from training.config import TrainConfig
+from training.data import Examples, TrainingData, load_training_data
+from training.evaluate import evaluate_predictions, evaluate_predictor
+from training.kinds import FittedModel, fit_function
+from training.report import training_report
+
+#: The baseline fitted beside every model and reported in ``metrics.json["baselines"]``.
+BASELINE = "tfidf_word_logreg"
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        bundle_path: the saved bundle directory.
+        metrics: ``metrics.json`` content (the model's metrics plus ``baselines`` and ``data``).
+        report: the plain-text report printed by ``toiawase train``.
+        seconds: wall-clock training time, loading to saved bundle.
+    """
+
+    bundle_path: Path
+    metrics: dict
+    report: str
+    seconds: float
+
+
+def fingerprint(examples: Examples) -> str:
+    """SHA-256 (hex) of the training questions and labels: names the data a bundle was trained on."""
+    digest = hashlib.sha256()
+    for question, label in zip((t.question for t in examples.tickets), examples.labels):
+        digest.update(question.encode("utf-8") + b"\t" + label.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def fit_baseline(data: TrainingData, seed: int) -> dict:
+    """Fit the :data:`BASELINE` on the training split and return its metrics on the validation split."""
+    baseline = make_baseline(BASELINE, seed)
+    baseline.fit(baseline_inputs(BASELINE, data.train.tokens, data.train.cleaned), data.train.labels)
+    predicted = baseline.predict(baseline_inputs(BASELINE, data.valid.tokens, data.valid.cleaned))
+    return evaluate_predictions(data.valid.labels, list(predicted), data.categories)
+
+
+def train(
+    data: str,
+    out: str | os.PathLike,
+    config: TrainConfig | None = None,
+    *,
+    dev: str | None = None,
+    text_column: str = "question",
+    label_column: str = "category",
+    fmt: str | None = None,
+    skip_bad_rows: bool = False,
+    log: Callable[[str], None] = print,
+    verbose: int = 2,
+) -> TrainResult:
+    """Train a router on ticket file ``data`` and save the bundle under models directory ``out``.
+
+    Args:
+        data: training ticket file (see ``preprocessing.datasets``).
+        out: models directory; the bundle goes to ``out/<version>`` and ``out/current``.
+        config: the training configuration (``None``: the defaults, ``TrainConfig()``).
+        dev: validation ticket file; without it a stratified ``validation_fraction`` of
+            ``data`` is held out (scikit-learn's ``train_test_split(stratify=...)``).
+        text_column, label_column, fmt, skip_bad_rows: as for ``load_tickets``.
+        log: where progress lines go.
+        verbose: Keras' fit verbosity (2: one line per epoch; 0: silent).
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        TicketFileError: unreadable input (names file and line).
+        ValueError: fewer than two categories after merging, or bad settings.
+    """
+    started = time.perf_counter()
+    config = config or TrainConfig()
+    settings = PreprocessSettings(token_form=config.token_form)
+    prepared = load_training_data(
+        data, config, settings, dev=dev, text_column=text_column, label_column=label_column, fmt=fmt, skip_bad_rows=skip_bad_rows
+    )
+    unknown = category_counts([label for label in prepared.valid.labels if label not in prepared.categories])
+    if unknown:
+        log(f"warning: validation has {sum(unknown.values())} question(s) in categories not in training: {unknown}")
+    fitted = fit_function(config.kind)(prepared.train, prepared.valid, prepared.categories, config, log=log, verbose=verbose)
+    baselines = {BASELINE: fit_baseline(prepared, config.seed)}
+    path, metrics = write_bundle(out, fitted, prepared, config, settings, baselines, str(data), dev, started)
+    return TrainResult(path, metrics, training_report(metrics, config, prepared.drops), time.perf_counter() - started)
+
+
+def write_bundle(
+    out: str | os.PathLike,
+    fitted: FittedModel,
+    prepared: TrainingData,
+    config: TrainConfig,
+    settings: PreprocessSettings,
+    baselines: dict[str, dict],
+    data: str,
+    dev: str | None,
+    started: float,
+) -> tuple[Path, dict]:
+    """Write, reload, evaluate and publish the bundle of ``fitted``; return its path and metrics.
+
+    The metrics are computed on the bundle as written (read back through
+    :func:`routing.predictor.load_predictor`), so they describe exactly the model that is served.
+    """
+    data_fingerprint = fingerprint(prepared.train)
+    version = unique_version(out, data_fingerprint)
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "kind": fitted.kind,
+        "version": version,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "categories": prepared.categories,
+        "preprocessing": settings.to_dict(),
+        "model": fitted.parameters,
+        "category_merge": {"keep": list(config.keep_categories), "other": config.other_label} if config.keep_categories else None,
+        "train_config": config.to_dict(),
+        "data_fingerprint": data_fingerprint,
+        "train_file": data,
+    }
+    with BundleWriter(out, version) as writer:
+        writer.write_json(MANIFEST, manifest)
+        for name, document in fitted.documents.items():
+            writer.write_json(name, document)
+        writer.write_arrays(ARRAYS, fitted.arrays)
+        for name, write in fitted.writers.items():
+            write(writer.path / name)
+        if fitted.history:
+            writer.write_json("history.json", fitted.history)
+        predictor = load_predictor(writer.path)
+        metrics = evaluate_predictor(predictor, [t.question for t in prepared.valid.tickets], prepared.valid.labels)
+        metrics["baselines"] = baselines
+        metrics["data"] = {
+            "train_file": data,
+            "dev_file": dev,
+            "validation": prepared.validation,
+            "train_examples": len(prepared.train),
+            "validation_examples": len(prepared.valid),
+            "categories_before_merge": prepared.before_merge,
+            "file_counts": prepared.file_counts,
+            "train_counts": category_counts(prepared.train.labels),
+            "sampled_counts": fitted.sampled_counts,
+            "dropped": dict(prepared.drops),
+            **fitted.summary,
+        }
+        _write_plots(writer, fitted.history, metrics)
+        metrics["data"]["training_seconds"] = round(time.perf_counter() - started, 1)
+        writer.write_json(METRICS, metrics)
+        return writer.commit(), metrics
+
+
+def _write_plots(writer: BundleWriter, history: dict[str, list[float]], metrics: dict) -> None:
+    """The confusion matrix and (for kinds with epochs) the training curves, as PNG files."""
+    from training.plots import plot_confusion_matrix, plot_training_curves
+
+    plot_confusion_matrix(metrics["confusion_matrix"], metrics["categories"], writer.path / "confusion_matrix.png")
+    if history:
+        plot_training_curves(history, writer.path / "training_curves.png")
