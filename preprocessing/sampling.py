@@ -1,7 +1,7 @@
 """Class-balanced sampling: merging minor categories, capping, oversampling, class weights.
 
-Support data is imbalanced (in ../shared/data/mlit_defects one category holds ~30% of the
-tickets and the smallest < 0.1%). Three standard remedies are offered, all deterministic
+Support data is imbalanced (in the mlit_defects data set of BENCHMARKS.md one category holds
+~30% of the tickets and the smallest < 0.1%). Three standard remedies are offered, all deterministic
 under a seed:
 
 * cap each category at ``cap`` examples (random undersampling; the classic Keras tutorial

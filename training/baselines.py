@@ -1,7 +1,8 @@
 """Classical baselines a support team could set up in an afternoon (scikit-learn).
 
 Both are trained on the same training split as the LSTM and reported beside it, so that the
-LSTM has to earn its place. Settings follow ../shared/data/README.md's reference points:
+LSTM has to earn its place. The settings are the reference points published with the two real
+data sets of BENCHMARKS.md (their README's table of dev accuracy and macro-F1):
 
 * ``tfidf_word_logreg``: TF-IDF over MeCab token 1–2-grams + LogisticRegression(C=10).
 * ``tfidf_char_svm``: TF-IDF over character 1–3-grams (``char_wb``) of the cleaned text +
