@@ -71,6 +71,24 @@ def clean_text(text: str, settings: PreprocessSettings) -> str:
     return _lower_keep_placeholders(cleaned) if settings.lowercase else cleaned
 
 
+def has_content(cleaned: str) -> bool:
+    """Whether a cleaned question carries words: the one no-content rule of every entry point.
+
+    A question has content iff, once the placeholders (``<URL>``, ``<EMAIL>``, ``<TEL>``,
+    ``<ORDER>``) are removed, it has at least one letter: a character of Unicode general category
+    L* (``str.isalpha``: kana, kanji, Latin, the prolonged sound mark ``ー``...). Symbols, emoji,
+    digits and whitespace are not words: such a question says nothing a category can be read
+    from, so it goes to a person (reason ``no_content``) and is left out of training.
+
+    Example:
+        >>> [has_content(t) for t in ("！！！？？？", "😢😢", "0000-000-000", "<URL>", "ログイン", "a")]
+        [False, False, False, False, True, True]
+    """
+    if "<" in cleaned:
+        cleaned = PLACEHOLDER_RE.sub(" ", cleaned)
+    return any(ch.isalpha() for ch in cleaned)
+
+
 @dataclass(frozen=True)
 class Document:
     """One question as a model sees it, produced by :func:`prepare`.
@@ -82,6 +100,11 @@ class Document:
 
     cleaned: str
     tokens: list[str]
+
+    @property
+    def has_content(self) -> bool:
+        """:func:`has_content` of the cleaned text."""
+        return has_content(self.cleaned)
 
 
 def prepare(text: str, settings: PreprocessSettings) -> Document:

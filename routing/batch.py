@@ -27,9 +27,9 @@ def _set_worker_predictor(predictor: Predictor) -> None:
     threadpool_limits(limits=1)  # one core per worker process (see the module docstring)
 
 
-def _predict_chunk(args: tuple[list[str], int]) -> list[Prediction | None]:
+def _predict_chunk(args: tuple[list[str], int]) -> list[Prediction]:
     questions, top_k = args
-    return _worker_predictor.predict(questions, top_k, allow_empty=True)
+    return _worker_predictor.predict(questions, top_k)
 
 
 def default_jobs(n_questions: int, chunk_size: int) -> int:
@@ -40,7 +40,7 @@ def default_jobs(n_questions: int, chunk_size: int) -> int:
 
 def predict_many(
     predictor: Predictor, questions: Sequence[str], top_k: int = 3, jobs: int = 1, chunk_size: int = 2048
-) -> Iterator[list[Prediction | None]]:
+) -> Iterator[list[Prediction]]:
     """Route ``questions`` in chunks of ``chunk_size``, yielding each chunk's predictions in order.
 
     Args:
@@ -51,13 +51,13 @@ def predict_many(
         chunk_size: questions per chunk (the unit of work and of memory).
 
     Yields:
-        Lists of :class:`~routing.predictor.Prediction` (``None`` where a question has no words
-        after cleaning), chunk by chunk, in input order.
+        Lists of :class:`~routing.predictor.Prediction` (reason ``no_content`` where a question
+        has no words), chunk by chunk, in input order.
     """
     chunks = [(list(questions[i : i + chunk_size]), top_k) for i in range(0, len(questions), chunk_size)]
     if jobs <= 1 or len(chunks) <= 1:
         for chunk_questions, _ in chunks:
-            yield predictor.predict(chunk_questions, top_k, allow_empty=True)
+            yield predictor.predict(chunk_questions, top_k)
         return
     context = multiprocessing.get_context("fork")
     with context.Pool(jobs, initializer=_set_worker_predictor, initargs=(predictor,)) as pool:

@@ -233,7 +233,11 @@ class RecurrentNetwork:
         raise AssertionError("unreachable")
 
     def predict_proba(self, sequences: Sequence[Sequence[int]], chunk: int = 512) -> np.ndarray:
-        """Category probabilities for token-id sequences of any lengths.
+        """Category probabilities ``softmax(logits)``, float32 ``[n, classes]`` (see :meth:`logits`)."""
+        return softmax(self.logits(sequences, chunk), axis=-1)
+
+    def logits(self, sequences: Sequence[Sequence[int]], chunk: int = 512) -> np.ndarray:
+        """Scores before the output softmax for token-id sequences of any lengths.
 
         Args:
             sequences: one list of ids per question, unpadded, each of length ≥ 1 (ids in
@@ -241,7 +245,7 @@ class RecurrentNetwork:
             chunk: most sequences of one length computed together (bounds memory).
 
         Returns:
-            float32 ``[n, classes]``; rows sum to 1.
+            float32 ``[n, classes]``.
 
         Raises:
             ValueError: for an empty sequence or an id outside the vocabulary.
@@ -259,8 +263,7 @@ class RecurrentNetwork:
                 ids = np.asarray([sequences[r] for r in part], dtype=np.int64)
                 if ids.min() < 1 or ids.max() >= self.vocab_size:
                     raise ValueError(f"token id out of range [1, {self.vocab_size})")
-                logits = self._features(ids) @ self.output_kernel + self.output_bias
-                out[part] = softmax(logits, axis=-1)
+                out[part] = self._features(ids) @ self.output_kernel + self.output_bias
         return out
 
 
@@ -308,6 +311,6 @@ class LSTMPredictor(Predictor):
         """Token ids per document, cut to ``seq_len`` (unpadded)."""
         return [self.vocabulary.encode(document.tokens, self.seq_len) for document in documents]
 
-    def probabilities(self, documents: Sequence[Document]) -> np.ndarray:
-        """Softmax output of the network, ``[n, categories]`` float32."""
-        return self.network.predict_proba(self.encode(documents))
+    def logits(self, documents: Sequence[Document]) -> np.ndarray:
+        """The network's scores before its output softmax, ``[n, categories]`` float32."""
+        return self.network.logits(self.encode(documents))

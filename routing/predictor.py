@@ -1,9 +1,11 @@
 """The predictor seam: one interface over every model kind, and :func:`load_predictor`.
 
-A :class:`Predictor` is a loaded bundle of some kind. The base class does what every kind shares
-(the bundle's preprocessing, empty-question handling, top-k, analysis); a kind implements only
-:meth:`Predictor.probabilities`, its forward pass on prepared questions, in the manner of
-scikit-learn's ``predict_proba`` (``[n_questions, n_categories]``, rows summing to 1).
+A :class:`Predictor` is a loaded bundle of some kind. The base class does what every kind shares:
+the bundle's preprocessing, calibration (the bundle's temperature, :mod:`routing.calibration`),
+the review decision (:mod:`routing.review`: no content, out of scope, ambiguous, low
+confidence), top-k and analysis. A kind implements only :meth:`Predictor.logits`, its forward
+pass on prepared questions (``[n_questions, n_categories]`` scores before the softmax, in the
+manner of scikit-learn's ``decision_function``).
 
 Kinds (``bundle.json["kind"]``) and the modules holding their inference:
 
@@ -17,13 +19,19 @@ import importlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from preprocessing.pipeline import Document, PreprocessSettings, prepare
 from routing.bundle import METRICS, PLOTS, BundleError, read_json, read_manifest, resolve_bundle_path
+from routing.calibration import apply_temperature
+from routing.review import ReviewPolicy, review_reason
+
+#: The review policy of bundles written before policies were stored: the old fixed 0.5
+#: threshold, no ambiguity rule.
+LEGACY_REVIEW = ReviewPolicy(threshold=0.5, margin=0.0)
 
 #: Model kind → "module:class" of its predictor (imported on first use).
 KINDS: dict[str, str] = {
@@ -33,7 +41,10 @@ KINDS: dict[str, str] = {
 
 
 class EmptyQuestionError(ValueError):
-    """Questions with no token left after cleaning (e.g. only a separator line).
+    """Questions with no content (no words after cleaning), where a score is asked for.
+
+    :meth:`Predictor.predict` never raises it (such questions get reason ``no_content``);
+    :meth:`Predictor.predict_proba` does, since it has no row to give them.
 
     Attributes:
         indices: positions of those questions in the input list.
@@ -49,22 +60,32 @@ class Prediction:
     """The routing of one question.
 
     Attributes:
-        category: the most probable category.
-        probability: its probability (in [0, 1]).
+        category: the most probable category (``None`` for a question with no content).
+        probability: its calibrated probability, in [0, 1] (``None`` with no content).
         top_k: the ``k`` most probable ``(category, probability)`` pairs, best first.
+        needs_review: a person should route it (see :mod:`routing.review`).
+        reason: why, one of :data:`routing.review.REASONS`, or ``None``.
     """
 
-    category: str
-    probability: float
+    category: str | None
+    probability: float | None
     top_k: list[tuple[str, float]]
+    needs_review: bool = False
+    reason: str | None = None
 
     def to_dict(self) -> dict:
-        """``{"category", "probability", "top_k": [{"category", "probability"}, ...]}``."""
+        """``{"category", "probability", "needs_review", "reason", "top_k": [{"category", "probability"}, ...]}``."""
         return {
             "category": self.category,
             "probability": self.probability,
+            "needs_review": self.needs_review,
+            "reason": self.reason,
             "top_k": [{"category": c, "probability": p} for c, p in self.top_k],
         }
+
+
+#: The prediction of a question with no content: no category, a person decides.
+NO_CONTENT = Prediction(None, None, [], True, "no_content")
 
 
 @dataclass(frozen=True)
@@ -101,6 +122,9 @@ class Predictor(ABC):
         created_at: ISO 8601 time of training (UTC).
         category_merge: ``{"keep": [...], "other": "その他"}`` if categories were merged at
             training (``--keep-categories``), else ``None``.
+        temperature: the calibration temperature (``bundle.json["calibration"]``; 1 if none).
+        review: the :class:`routing.review.ReviewPolicy` (``bundle.json["review"]``; the old
+            fixed threshold 0.5 for bundles without one).
     """
 
     kind: str = ""
@@ -114,6 +138,8 @@ class Predictor(ABC):
         self.settings = PreprocessSettings.from_dict(manifest["preprocessing"])
         self.created_at: str = manifest["created_at"]
         self.category_merge: dict | None = manifest.get("category_merge")
+        self.temperature = float((manifest.get("calibration") or {}).get("temperature", 1.0))
+        self.review = ReviewPolicy.from_dict(manifest["review"]) if manifest.get("review") else LEGACY_REVIEW
 
     @classmethod
     @abstractmethod
@@ -127,11 +153,19 @@ class Predictor(ABC):
         """
 
     @abstractmethod
-    def probabilities(self, documents: Sequence[Document]) -> np.ndarray:
-        """The kind's forward pass: float32 ``[len(documents), len(categories)]``, rows sum to 1.
+    def logits(self, documents: Sequence[Document]) -> np.ndarray:
+        """The kind's forward pass: scores ``[len(documents), len(categories)]`` before the softmax.
 
         Every document has at least one token.
         """
+
+    def probabilities(self, documents: Sequence[Document]) -> np.ndarray:
+        """Calibrated probabilities ``softmax(logits / temperature)``, float32, rows sum to 1."""
+        return apply_temperature(self.logits(documents), self.temperature)
+
+    def out_of_scope(self, documents: Sequence[Document], probabilities: np.ndarray) -> np.ndarray:
+        """Per document, whether it is unlike the training data (``[n]`` bool; none by default)."""
+        return np.zeros(len(documents), dtype=bool)
 
     @property
     def token_limit(self) -> int | None:
@@ -151,54 +185,70 @@ class Predictor(ABC):
         return self.prepare(question).tokens
 
     def predict_proba(self, questions: Sequence[str]) -> np.ndarray:
-        """Probabilities ``[n, len(categories)]`` (float32, rows sum to 1) of raw questions.
+        """Calibrated probabilities ``[n, len(categories)]`` (float32, rows sum to 1) of raw questions.
 
         Raises:
-            EmptyQuestionError: if a question has no token left after cleaning.
+            EmptyQuestionError: if a question has no content (:func:`preprocessing.pipeline.has_content`).
         """
         if not questions:
             return np.zeros((0, len(self.categories)), dtype=np.float32)
         documents = [self.prepare(q) for q in questions]
-        empty = [i for i, document in enumerate(documents) if not document.tokens]
+        empty = [i for i, document in enumerate(documents) if not document.has_content]
         if empty:
             raise EmptyQuestionError(empty)
         return self.probabilities(documents)
 
-    def predict(self, questions: Sequence[str], top_k: int = 3, allow_empty: bool = False) -> list[Prediction | None]:
+    def predict(self, questions: Sequence[str], top_k: int = 3, threshold: float | None = None) -> list[Prediction]:
         """Route each raw question (cleaned and tokenized here, as in training).
 
         Args:
             questions: raw questions.
             top_k: how many candidates per question (clipped to the number of categories).
-            allow_empty: give ``None`` for a question with no words left after cleaning
-                (for files, where one such line must not stop the rest) instead of raising.
+            threshold: overrides the bundle's review threshold (``None``: the bundle's).
 
         Returns:
-            One :class:`Prediction` per question, in order (``None`` only with ``allow_empty``).
+            One :class:`Prediction` per question, in order; a question with no content gets
+            :data:`NO_CONTENT`.
 
         Raises:
-            EmptyQuestionError: if a question has no words left after cleaning (unless
-                ``allow_empty``).
-            ValueError: if ``top_k < 1``.
+            ValueError: if ``top_k < 1`` or ``threshold`` is outside [0, 1].
         """
-        return self.predict_documents([self.prepare(q) for q in questions], top_k, allow_empty)
+        return self.predict_documents([self.prepare(q) for q in questions], top_k, threshold)
 
-    def predict_documents(self, documents: Sequence[Document], top_k: int = 3, allow_empty: bool = False) -> list[Prediction | None]:
+    def predict_documents(self, documents: Sequence[Document], top_k: int = 3, threshold: float | None = None) -> list[Prediction]:
         """:meth:`predict` for questions already prepared with :meth:`prepare` (no second cleaning)."""
+        scored = [document for document in documents if document.has_content]
+        probabilities = self.probabilities(scored) if scored else np.zeros((0, len(self.categories)), dtype=np.float32)
+        return self.decide(documents, probabilities, top_k, threshold)
+
+    def decide(self, documents: Sequence[Document], probabilities: np.ndarray, top_k: int = 3, threshold: float | None = None) -> list[Prediction]:
+        """Predictions from calibrated probabilities: top-k and the review decision.
+
+        Args:
+            documents: the prepared questions, ``n`` of them.
+            probabilities: ``[m, C]`` calibrated probabilities of the ``m`` documents that have
+                content, in order (see :meth:`probabilities`).
+            top_k: candidates per question (clipped to the number of categories).
+            threshold: overrides the bundle's review threshold.
+
+        Raises:
+            ValueError: if ``top_k < 1`` or the threshold is outside [0, 1].
+        """
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, not {top_k}")
-        rows = [i for i, document in enumerate(documents) if document.tokens]
-        if len(rows) < len(documents) and not allow_empty:
-            raise EmptyQuestionError([i for i, document in enumerate(documents) if not document.tokens])
-        results: list[Prediction | None] = [None] * len(documents)
+        policy = self.review if threshold is None else replace(self.review, threshold=threshold)
+        rows = [i for i, document in enumerate(documents) if document.has_content]
+        results: list[Prediction] = [NO_CONTENT] * len(documents)
         if not rows:
             return results
-        probabilities = self.probabilities([documents[i] for i in rows])
+        foreign = self.out_of_scope([documents[i] for i in rows], probabilities)
         k = min(top_k, len(self.categories))
-        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-        for i, row, best in zip(rows, probabilities, order):
-            top = [(self.categories[j], float(row[j])) for j in best]
-            results[i] = Prediction(top[0][0], top[0][1], top)
+        order = np.argsort(-probabilities, axis=1, kind="stable")
+        for i, row, ranked, flagged in zip(rows, probabilities, order, foreign):
+            top = [(self.categories[j], float(row[j])) for j in ranked[:k]]
+            second = float(row[ranked[1]]) if len(ranked) > 1 else 0.0
+            reason = review_reason(policy, top[0][1], second, out_of_scope=bool(flagged))
+            results[i] = Prediction(top[0][0], top[0][1], top, reason is not None, reason)
         return results
 
     def analyze(self, document: Document) -> Analysis:

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.special import softmax
 
 from preprocessing.pipeline import Document
 from routing.bundle import read_arrays, read_json
@@ -106,7 +105,6 @@ class TfidfPredictor(Predictor):
         norms[norms == 0] = 1.0
         return csr_matrix(matrix.multiply(1.0 / norms[:, None]))
 
-    def probabilities(self, documents: Sequence[Document]) -> np.ndarray:
-        """``softmax(tfidf · coef + intercept)``, ``[n, categories]`` float32."""
-        logits = self.features(documents) @ self.coef + self.intercept
-        return softmax(logits, axis=1).astype(np.float32)
+    def logits(self, documents: Sequence[Document]) -> np.ndarray:
+        """``tfidf · coef + intercept``, ``[n, categories]`` float64 (scikit-learn's ``decision_function``)."""
+        return self.features(documents) @ self.coef + self.intercept

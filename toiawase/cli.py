@@ -75,6 +75,10 @@ _model_defaults = ModelConfig()
 @click.option("--bidirectional/--unidirectional", default=_model_defaults.bidirectional, show_default=True)
 @click.option("--pooling", default=_model_defaults.pooling, show_default=True, type=click.Choice(POOLINGS))
 @click.option("--dropout", default=_model_defaults.dropout, show_default=True, type=click.FloatRange(0, 1, max_open=True))
+@click.option("--target-precision", default=_defaults.target_precision, show_default=True, type=click.FloatRange(0, 1),
+              help="The review threshold is chosen so that automatically routed questions are at least this precise.")
+@click.option("--review-margin", default=_defaults.review_margin, show_default=True, type=click.FloatRange(0, 1),
+              help="Two top probabilities closer than this make a question ambiguous (review).")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
 def train(data, dev, out, fmt, text_column, label_column, skip_bad_rows, quiet, **options) -> None:
     """Train a router on past tickets and save a versioned model bundle under --out."""
@@ -141,8 +145,10 @@ def evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json
 def predict(model, top_k, jsonl, text_column, batch_size, jobs, file) -> None:
     """Route questions from FILE (one per line, or a ticket file) or stdin.
 
-    Writes TSV ``question, category, probability, top_k`` (top_k as ``cat:prob|cat:prob``), or
-    JSON Lines with --jsonl. A question with no words left after cleaning gets an empty category.
+    Writes TSV ``line, question, category, probability, needs_review, reason, top_k`` (``line``
+    is the input's line number; top_k as ``cat:prob|cat:prob``), or JSON Lines with --jsonl. A
+    question that needs review says why (no_content, out_of_scope, ambiguous, low_confidence);
+    one with no words has an empty category.
     """
     from preprocessing.datasets import read_questions
     from routing.batch import default_jobs, predict_many
@@ -154,21 +160,19 @@ def predict(model, top_k, jsonl, text_column, batch_size, jobs, file) -> None:
         _fail(str(exc))
     out = sys.stdout
     if not jsonl:
-        out.write("question\tcategory\tprobability\ttop_k\n")
+        out.write("line\tquestion\tcategory\tprobability\tneeds_review\treason\ttop_k\n")
     questions = [t.question for t in loaded.tickets]
     jobs = jobs or default_jobs(len(questions), batch_size)
     routed = (p for chunk in predict_many(predictor, questions, top_k, jobs, batch_size) for p in chunk)
-    for question, prediction in zip(questions, routed):
+    for ticket, prediction in zip(loaded.tickets, routed):
         if jsonl:
-            row = {"question": question, **(prediction.to_dict() if prediction else {"category": None, "probability": None, "top_k": []})}
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(json.dumps({"line": ticket.line, "question": ticket.question, **prediction.to_dict()}, ensure_ascii=False) + "\n")
         else:
-            flat = " ".join(question.split())
-            if prediction is None:
-                out.write(f"{flat}\t\t\t\n")
-            else:
-                top = "|".join(f"{c}:{p:.4f}" for c, p in prediction.top_k)
-                out.write(f"{flat}\t{prediction.category}\t{prediction.probability:.4f}\t{top}\n")
+            flat = " ".join(ticket.question.split())
+            probability = "" if prediction.probability is None else f"{prediction.probability:.4f}"
+            top = "|".join(f"{c}:{p:.4f}" for c, p in prediction.top_k)
+            review = "true" if prediction.needs_review else "false"
+            out.write(f"{ticket.line}\t{flat}\t{prediction.category or ''}\t{probability}\t{review}\t{prediction.reason or ''}\t{top}\n")
     if loaded.skipped:
         click.echo(f"skipped {len(loaded.skipped)} blank or unreadable line(s)", err=True)
 

@@ -33,7 +33,15 @@ class TrainConfig:
         seq_len_percentile: the sequence length is this percentile of training question
             lengths in tokens (longer questions are cut), bounded by ``max_seq_len``.
         max_seq_len: upper bound of the sequence length, in tokens.
-        validation_fraction: share held out (stratified) when no ``--dev`` file is given.
+        validation_fraction: share of the data held out (stratified) for evaluation when no
+            ``--dev`` file is given.
+        holdout_fraction: share of the training data held out (stratified) for early stopping,
+            calibration and the review threshold, so that none of them is fitted on the
+            evaluation data (Guo et al. 2017 fit the temperature on such a validation set).
+        target_precision: the review threshold is the lowest whose automatically routed holdout
+            questions are at least this precise (:mod:`routing.review`).
+        review_margin: the two top probabilities closer than this are "ambiguous" (Rasa's
+            FallbackClassifier default 0.1).
         cap: most examples per category (``None``: no cap).
         oversample: oversample categories below the cap up to it.
         class_weight: weight the loss by inverse category frequency instead of resampling.
@@ -57,6 +65,9 @@ class TrainConfig:
     seq_len_percentile: float = 99.0
     max_seq_len: int = 200
     validation_fraction: float = 0.2
+    holdout_fraction: float = 0.1
+    target_precision: float = 0.95
+    review_margin: float = 0.1
     cap: int | None = None
     oversample: bool = False
     class_weight: bool = False

@@ -117,7 +117,10 @@ class TrainingData:
 
     Attributes:
         train: the examples the model is fitted on.
-        valid: the validation examples (the ``--dev`` file, or a stratified share of the data).
+        holdout: training examples held out for early stopping, calibration and the review
+            threshold (see :func:`split_holdout`).
+        valid: the evaluation examples (the ``--dev`` file, or a stratified share of the data);
+            nothing is fitted on them.
         categories: the categories the model routes to (sorted; after merging).
         validation: how ``valid`` was made, in words (for the report).
         before_merge: ``{category: count}`` in the training file before ``--keep-categories``.
@@ -126,6 +129,7 @@ class TrainingData:
     """
 
     train: Examples
+    holdout: Examples
     valid: Examples
     categories: list[str]
     validation: str
@@ -185,4 +189,28 @@ def load_training_data(
         )
         train, valid = examples.subset(sorted(train_idx)), examples.subset(sorted(valid_idx))
         validation = f"stratified {config.validation_fraction:g} of the training file"
-    return TrainingData(train, valid, categories, validation, before_merge, category_counts(examples.labels), drops)
+    train, holdout = split_holdout(train, config.holdout_fraction, config.seed)
+    return TrainingData(train, holdout, valid, categories, validation, before_merge, category_counts(examples.labels), drops)
+
+
+def split_holdout(examples: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
+    """Split ``examples`` into (fit, holdout): a seeded ``fraction`` held out, stratified by category.
+
+    Categories with a single example stay in the fit part (a stratified split needs two of each);
+    the holdout has at least one example of every other category. With fewer than two examples
+    per category overall, or ``fraction`` 0, the holdout is empty (callers then fall back on the
+    evaluation data and say so).
+    """
+    counts = category_counts(examples.labels)
+    splittable = [i for i, label in enumerate(examples.labels) if counts[label] >= 2]
+    n_holdout = int(np.ceil(fraction * len(examples)))
+    categories = {examples.labels[i] for i in splittable}
+    if fraction <= 0 or not splittable or n_holdout < len(categories) or len(splittable) - n_holdout < len(categories):
+        return examples, examples.subset([])
+    from sklearn.model_selection import train_test_split
+
+    fit_idx, holdout_idx = train_test_split(
+        np.asarray(splittable), test_size=n_holdout, stratify=[examples.labels[i] for i in splittable], random_state=seed
+    )
+    held = set(holdout_idx.tolist())
+    return examples.subset([i for i in range(len(examples)) if i not in held]), examples.subset(sorted(held))

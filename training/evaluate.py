@@ -12,12 +12,16 @@ for the scikit-learn baselines.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from preprocessing.sampling import merge_categories
-from routing.predictor import Predictor
+from routing.calibration import ECE_BINS, apply_temperature, expected_calibration_error, reliability_bins
+from routing.predictor import Prediction, Predictor
+from routing.review import REASONS
 
 
 def evaluate_predictions(y_true: Sequence[str], y_pred: Sequence[str], categories: Sequence[str]) -> dict:
@@ -66,8 +70,8 @@ def evaluate_predictor(predictor: Predictor, questions: Sequence[str], labels: S
     """Route ``questions`` with ``predictor`` (its own preprocessing) and score them against ``labels``.
 
     Labels are first mapped as the model's categories were merged at training
-    (``predictor.category_merge``). A question with no words left after cleaning cannot be routed
-    and is left out (counted).
+    (``predictor.category_merge``). A question with no content cannot be routed and is left out
+    of the classification metrics (counted; it goes to review with reason ``no_content``).
 
     Args:
         predictor: any loaded model (see :func:`routing.predictor.load_predictor`).
@@ -75,8 +79,9 @@ def evaluate_predictor(predictor: Predictor, questions: Sequence[str], labels: S
         labels: their true categories, ``n`` of them.
 
     Returns:
-        :func:`evaluate_predictions`' dict plus ``"model_kind"``, ``"model_version"`` and
-        ``"skipped": {"empty after cleaning": count}``.
+        :func:`evaluate_predictions`' dict (on the calibrated top category) plus
+        ``"model_kind"``, ``"model_version"``, ``"skipped": {"empty after cleaning": count}``,
+        ``"calibration"`` (:func:`calibration_report`) and ``"review"`` (:func:`review_report`).
 
     Raises:
         ValueError: if the lengths differ or no question can be routed.
@@ -88,13 +93,61 @@ def evaluate_predictor(predictor: Predictor, questions: Sequence[str], labels: S
         merge = predictor.category_merge
         labels = merge_categories(labels, merge["keep"], merge["other"], require_present=False)
     documents = [predictor.prepare(q) for q in questions]
-    kept = [i for i, document in enumerate(documents) if document.tokens]
+    kept = [i for i, document in enumerate(documents) if document.has_content]
     if not kept:
         raise ValueError("nothing to evaluate: no question has words left after cleaning")
-    probabilities = predictor.probabilities([documents[i] for i in kept])
+    kept_labels = [labels[i] for i in kept]
+    logits = predictor.logits([documents[i] for i in kept])
+    probabilities = apply_temperature(logits, predictor.temperature)
     predicted = [predictor.categories[j] for j in probabilities.argmax(axis=1)]
-    metrics = evaluate_predictions([labels[i] for i in kept], predicted, predictor.categories)
+    metrics = evaluate_predictions(kept_labels, predicted, predictor.categories)
     metrics["model_kind"] = predictor.kind
     metrics["model_version"] = predictor.version
     metrics["skipped"] = {"empty after cleaning": len(documents) - len(kept)}
+    correct = np.asarray(predicted) == np.asarray(kept_labels)
+    metrics["calibration"] = calibration_report(logits, predictor.temperature, correct)
+    metrics["review"] = review_report(predictor.decide(documents, probabilities), labels)
     return metrics
+
+
+def calibration_report(logits: np.ndarray, temperature: float, correct: np.ndarray) -> dict:
+    """Expected calibration error before (temperature 1) and after calibration, with the reliability bins.
+
+    Args:
+        logits: ``[n, C]`` scores before the softmax.
+        temperature: the model's calibration temperature.
+        correct: ``[n]`` whether the top category is right (the same before and after: scaling
+            keeps the ranking).
+
+    Returns:
+        ``{"temperature", "ece_before", "ece_after", "bins", "reliability": [bin, ...]}``
+        (:func:`routing.calibration.reliability_bins` of the calibrated probabilities).
+    """
+    before = apply_temperature(logits, 1.0).max(axis=1)
+    after = apply_temperature(logits, temperature).max(axis=1)
+    return {
+        "temperature": temperature,
+        "ece_before": expected_calibration_error(before, correct),
+        "ece_after": expected_calibration_error(after, correct),
+        "bins": ECE_BINS,
+        "reliability": reliability_bins(after, correct),
+    }
+
+
+def review_report(predictions: Sequence[Prediction], labels: Sequence[str]) -> dict:
+    """The operating point of the review decision on labeled questions.
+
+    Returns:
+        ``{"n", "auto_routed", "coverage", "auto_accuracy", "reasons": {reason: count}}``:
+        ``coverage`` is the share routed automatically, ``auto_accuracy`` the share of those
+        that are right (``None`` when none is).
+    """
+    routed = [(p.category == label) for p, label in zip(predictions, labels) if not p.needs_review]
+    reasons = Counter(p.reason for p in predictions if p.needs_review)
+    return {
+        "n": len(predictions),
+        "auto_routed": len(routed),
+        "coverage": len(routed) / len(predictions) if predictions else 0.0,
+        "auto_accuracy": sum(routed) / len(routed) if routed else None,
+        "reasons": {reason: reasons.get(reason, 0) for reason in REASONS},
+    }

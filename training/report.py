@@ -30,11 +30,31 @@ def format_report(metrics: dict, baselines: dict[str, dict] | None = None) -> st
         lines.append(
             f"{_pad(category, 20)}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>9d}"
         )
+    lines += confidence_lines(metrics)
     lines += ["", "confusion matrix (rows: true, columns: predicted, in the order above):"]
     width = max(5, max(len(str(v)) for row in metrics["confusion_matrix"] for v in row) + 1)
     for category, row in zip(metrics["categories"], metrics["confusion_matrix"]):
         lines.append(_pad(category, 20) + "".join(f"{v:>{width}d}" for v in row))
     return "\n".join(lines)
+
+
+def confidence_lines(metrics: dict) -> list[str]:
+    """Calibration and review lines of a report (empty for metrics without them)."""
+    lines = []
+    calibration, review = metrics.get("calibration"), metrics.get("review")
+    if calibration:
+        lines += ["", (
+            f"calibration: temperature {calibration['temperature']:.3f}, expected calibration error "
+            f"{calibration['ece_before']:.4f} → {calibration['ece_after']:.4f} ({calibration['bins']} bins)"
+        )]
+    if review:
+        accuracy = "–" if review["auto_accuracy"] is None else f"{review['auto_accuracy']:.1%}"
+        reasons = ", ".join(f"{reason} {count}" for reason, count in review["reasons"].items())
+        lines.append(
+            f"review: {review['coverage']:.1%} routed automatically ({review['auto_routed']} of {review['n']}) "
+            f"at {accuracy} accuracy; to an agent: {reasons}"
+        )
+    return lines
 
 
 def _pad(text: str, width: int) -> str:
@@ -53,18 +73,22 @@ def training_report(metrics: dict, config: TrainConfig, drops: Counter) -> str:
     """
     data = metrics["data"]
     before, after, sampled = data["file_counts"], data["train_counts"], data["sampled_counts"]
+    held = data.get("holdout_counts", {})
     resampled = config.cap is not None or config.oversample
     lines = ["", "== data =="]
-    lines.append(f"training examples: {data['train_examples']}, validation: {data['validation_examples']} ({data['validation']})")
+    lines.append(
+        f"training examples: {data['train_examples']}, holdout: {data.get('holdout_examples', 0)}, "
+        f"validation: {data['validation_examples']} ({data['validation']})"
+    )
     lines.append("dropped rows: " + (", ".join(f"{k}: {v}" for k, v in sorted(drops.items())) if drops else "none"))
     if resampled:
-        lines.append(f"per-category counts (training file → training split → after cap {config.cap}, oversample {config.oversample}):")
+        lines.append(f"per-category counts (training file → fit / holdout → after cap {config.cap}, oversample {config.oversample}):")
     else:
-        lines.append("per-category counts (training file → training split):")
+        lines.append("per-category counts (training file → fit / holdout):")
     if config.keep_categories:
         lines.append(f"  (categories other than {', '.join(config.keep_categories)} merged into {config.other_label})")
     for category in sorted(set(before) | set(after), key=lambda c: -after.get(c, 0)):
-        counts = f"{before.get(category, 0)} → {after.get(category, 0)}"
+        counts = f"{before.get(category, 0)} → {after.get(category, 0)} / {held.get(category, 0)}"
         if resampled:
             counts += f" → {sampled.get(category, 0)}"
         lines.append(f"  {category}: {counts}")

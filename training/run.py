@@ -3,11 +3,13 @@
 One path, one job per step:
 
 1. :func:`training.data.load_training_data`: load the ticket files, clean and tokenize every
-   question with the shared :func:`preprocessing.pipeline.prepare`, merge categories, split;
+   question with the shared :func:`preprocessing.pipeline.prepare`, merge categories, split into
+   fit, holdout (early stopping, calibration, review threshold) and evaluation parts;
 2. the kind's fit function (:mod:`training.kinds`): the model;
 3. the baseline (:mod:`training.baselines`) on the same split, to report beside it;
 4. :func:`write_bundle`: write the bundle into a temporary directory, read it back through
-   :func:`routing.predictor.load_predictor` and evaluate exactly what will be served
+   :func:`routing.predictor.load_predictor`, fit the temperature and the review threshold on the
+   holdout (:func:`training.calibrate.fit_confidence`), then evaluate exactly what will be served
    (:func:`training.evaluate.evaluate_predictor`), add metrics and plots, publish it.
 """
 
@@ -26,6 +28,7 @@ from preprocessing.sampling import category_counts
 from routing.bundle import ARRAYS, BUNDLE_FORMAT, MANIFEST, METRICS, BundleWriter, unique_version
 from routing.predictor import load_predictor
 from training.baselines import baseline_inputs, make_baseline
+from training.calibrate import fit_confidence
 from training.config import TrainConfig
 from training.data import Examples, TrainingData, load_training_data
 from training.evaluate import evaluate_predictions, evaluate_predictor
@@ -110,7 +113,10 @@ def train(
     unknown = category_counts([label for label in prepared.valid.labels if label not in prepared.categories])
     if unknown:
         log(f"warning: validation has {sum(unknown.values())} question(s) in categories not in training: {unknown}")
-    fitted = fit_function(config.kind)(prepared.train, prepared.valid, prepared.categories, config, log=log, verbose=verbose)
+    holdout = prepared.holdout if len(prepared.holdout) else prepared.valid
+    if not len(prepared.holdout):
+        log("warning: too few examples for a holdout; early stopping and calibration use the evaluation data")
+    fitted = fit_function(config.kind)(prepared.train, holdout, prepared.categories, config, log=log, verbose=verbose)
     baselines = {BASELINE: fit_baseline(prepared, config.seed)}
     path, metrics = write_bundle(out, fitted, prepared, config, settings, baselines, str(data), dev, started)
     return TrainResult(path, metrics, training_report(metrics, config, prepared.drops), time.perf_counter() - started)
@@ -156,6 +162,9 @@ def write_bundle(
             write(writer.path / name)
         if fitted.history:
             writer.write_json("history.json", fitted.history)
+        holdout = prepared.holdout if len(prepared.holdout) else prepared.valid
+        manifest.update(fit_confidence(load_predictor(writer.path), holdout, config.target_precision, config.review_margin))
+        writer.write_json(MANIFEST, manifest)
         predictor = load_predictor(writer.path)
         metrics = evaluate_predictor(predictor, [t.question for t in prepared.valid.tickets], prepared.valid.labels)
         metrics["baselines"] = baselines
@@ -164,10 +173,12 @@ def write_bundle(
             "dev_file": dev,
             "validation": prepared.validation,
             "train_examples": len(prepared.train),
+            "holdout_examples": len(prepared.holdout),
             "validation_examples": len(prepared.valid),
             "categories_before_merge": prepared.before_merge,
             "file_counts": prepared.file_counts,
             "train_counts": category_counts(prepared.train.labels),
+            "holdout_counts": category_counts(prepared.holdout.labels),
             "sampled_counts": fitted.sampled_counts,
             "dropped": dict(prepared.drops),
             **fitted.summary,

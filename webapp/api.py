@@ -5,11 +5,14 @@
 (an integer ≥ 1, default 3, clipped to the number of categories). It answers::
 
     {"model_version": "20261122-101500-ab12cd",
-     "predictions": [{"category": "配送", "probability": 0.91, "needs_review": false,
+     "predictions": [{"category": "配送", "probability": 0.91, "needs_review": false, "reason": null,
                       "top_k": [{"category": "配送", "probability": 0.91}, ...]}]}
 
-one prediction per question, in order (also for a single ``question``). ``needs_review`` is true
-when the probability is below the app's ``THRESHOLD``. Bad input is 400, a body over
+one prediction per question, in order (also for a single ``question``). Probabilities are
+calibrated. ``needs_review`` is true when a person should route the question, with ``reason``
+one of ``no_content`` (then ``category`` and ``probability`` are null and ``top_k`` is empty),
+``out_of_scope``, ``ambiguous`` or ``low_confidence`` (:mod:`routing.review`; the threshold is the
+bundle's unless the app's ``THRESHOLD`` is set). Bad input is 400, a body over
 ``MAX_CONTENT_LENGTH`` is 413, no loaded model is 503; errors are ``{"error": {...}}`` (see
 :mod:`webapp.errors`). The body is read as UTF-8 JSON whatever its Content-Type says.
 """
@@ -23,7 +26,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.errors import AppError
 from webapp.guards import requires_model
-from webapp.questions import check_question, json_type, route
+from webapp.questions import check_question, json_type, review_threshold, route
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -62,8 +65,8 @@ def _json_body() -> dict:
     return body
 
 
-def _questions(body: dict) -> tuple[list[str], bool]:
-    """The checked questions of the body and whether it had a single ``question``.
+def _questions(body: dict) -> list[str]:
+    """The checked questions of the body (one for a single ``question``).
 
     Raises:
         AppError: 400 for unknown fields, neither or both of ``question``/``questions``, a
@@ -76,7 +79,7 @@ def _questions(body: dict) -> tuple[list[str], bool]:
     if ("question" in body) == ("questions" in body):
         raise AppError(400, 'Send either "question" (a string) or "questions" (an array of strings).', '"question"（文字列）か "questions"（文字列の配列）のどちらか一方を送ってください。')
     if "question" in body:
-        return [check_question(body["question"])], True
+        return [check_question(body["question"])]
     questions = body["questions"]
     limit = current_app.config["MAX_QUESTIONS"]
     if not isinstance(questions, list):
@@ -85,7 +88,7 @@ def _questions(body: dict) -> tuple[list[str], bool]:
         raise AppError(400, '"questions" is empty.', '"questions" が空です。')
     if len(questions) > limit:
         raise AppError(400, f'Too many questions: {len(questions):,}, at most {limit:,} per request.', f"質問が多すぎます（{len(questions):,} 件）。1 回に {limit:,} 件までです。")
-    return [check_question(q, i) for i, q in enumerate(questions)], False
+    return [check_question(q, i) for i, q in enumerate(questions)]
 
 
 def _top_k(body: dict) -> int:
@@ -101,10 +104,10 @@ def _top_k(body: dict) -> int:
 def predict() -> Response:
     """Route one or more questions; see the module docstring for the request and answer."""
     body = _json_body()
-    questions, single = _questions(body)
+    questions = _questions(body)
     top_k = _top_k(body)
-    routings = route(g.predictor, questions, top_k, single=single)
-    return jsonify({"model_version": g.predictor.version, "predictions": [r.to_dict() for r in routings]})
+    predictions = route(g.predictor, questions, top_k)
+    return jsonify({"model_version": g.predictor.version, "predictions": [p.to_dict() for p in predictions]})
 
 
 @bp.get("/model")
@@ -123,7 +126,8 @@ def model_info() -> Response:
             "model_kind": predictor.kind,
             "categories": predictor.categories,
             "created_at": predictor.created_at,
-            "threshold": current_app.config["THRESHOLD"],
+            "threshold": review_threshold(predictor),
+            "margin": predictor.review.margin,
             "metrics": {
                 "validation_examples": metrics.get("n"),
                 "accuracy": metrics.get("accuracy"),

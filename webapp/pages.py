@@ -1,8 +1,8 @@
 """The HTML pages: the question form ``/``, the model page ``/model`` and its plots.
 
 The form posts back to ``/`` (no redirect) so the question stays in the textarea. A question
-below the app's ``THRESHOLD`` is shown as 「要確認：担当者が振り分けてください」 with its
-candidates instead of a confident answer. Without a loaded model every page says how to train
+that needs review (:mod:`routing.review`) is shown as 「要確認：担当者が振り分けてください」 with
+the reason and its candidates instead of a confident answer. Without a loaded model every page says how to train
 one, with status 503.
 """
 
@@ -15,12 +15,20 @@ from routing.bundle import PLOTS
 from webapp.errors import AppError
 from webapp.guards import requires_model
 from webapp.model_loading import model_state
-from webapp.questions import check_question, route_documents
+from webapp.questions import check_question, review_threshold, route_documents
 
 bp = Blueprint("pages", __name__)
 
 #: Candidates shown on the form page.
 PAGE_TOP_K = 3
+
+#: Why a question needs review, as the form says it (keys: routing.review.REASONS).
+REASON_TEXTS = {
+    "no_content": "質問に言葉が含まれていません（記号・数字・URL などだけです）。",
+    "out_of_scope": "学習したどのカテゴリの質問とも似ていません（想定外の質問の可能性があります）。",
+    "ambiguous": "上位の候補カテゴリの確率が拮抗しています。",
+    "low_confidence": "最も確からしいカテゴリでも確率がしきい値を下回っています。",
+}
 
 #: How each model kind is named on the pages.
 MODEL_LABELS = {"lstm": "LSTM", "tfidf": "TF-IDF＋ロジスティック回帰"}
@@ -31,18 +39,20 @@ MODEL_LABELS = {"lstm": "LSTM", "tfidf": "TF-IDF＋ロジスティック回帰"}
 def index() -> tuple[str, int] | str:
     """The question form (GET) and its answer (POST, form field ``question``).
 
-    A bad question (empty, too long, no words after cleaning) is shown as a message on the form,
-    with status 400. The question is cleaned and tokenized once, for the routing and for the
+    A bad question (empty, too long, NUL) is shown as a message on the form, with status 400; a
+    question that needs review (no words, out of scope, ambiguous, low confidence) is answered
+    「要確認」 with the reason and the candidates. The question is cleaned and tokenized once, for the routing and for the
     "seen text" section alike.
     """
     predictor = g.predictor
     context = {
         "predictor": predictor,
         "question": "",
-        "routing": None,
+        "prediction": None,
         "analysis": None,
         "error": None,
-        "threshold": current_app.config["THRESHOLD"],
+        "threshold": review_threshold(predictor),
+        "reason_texts": REASON_TEXTS,
         "max_chars": current_app.config["MAX_QUESTION_CHARS"],
     }
     if request.method == "GET":
@@ -52,7 +62,7 @@ def index() -> tuple[str, int] | str:
     try:
         check_question(question)
         document = predictor.prepare(question)
-        context["routing"] = route_documents(predictor, [document], PAGE_TOP_K, single=True)[0]
+        context["prediction"] = route_documents(predictor, [document], PAGE_TOP_K)[0]
         analysis = predictor.analyze(document)
         context["analysis"] = analysis
         context["tokens"] = list(zip(analysis.tokens, analysis.out_of_vocabulary))
@@ -73,7 +83,7 @@ def model_page() -> str:
     plots = [name for name in PLOTS if predictor.plot_path(name)]
     return render_template(
         "model.html", predictor=predictor, model_label=MODEL_LABELS.get(predictor.kind, predictor.kind), metrics=metrics,
-        baseline=baseline, plots=plots, threshold=current_app.config["THRESHOLD"],
+        baseline=baseline, plots=plots, threshold=review_threshold(predictor),
     )
 
 

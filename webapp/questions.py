@@ -5,43 +5,19 @@ The rules (issue #3, "Bad input"): a question is a string of at most ``MAX_QUEST
 take are refused here rather than failing inside MeCab: lone surrogates (``"\\ud800"``, possible
 through JSON escapes; not encodable as UTF-8) and NUL characters (MeCab reads a C string and
 would silently stop at the first NUL). A question whose words are all removed by cleaning (e.g.
-only ``-----``) is refused after cleaning (``routing.predictor.EmptyQuestionError``).
+only ``-----``) is not an error: like every entry point, it gets ``needs_review`` with reason
+``no_content`` (:mod:`routing.review`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from flask import current_app
 
 from preprocessing.pipeline import Document
-from routing.predictor import EmptyQuestionError, Prediction, Predictor
+from routing.predictor import Prediction, Predictor
 from webapp.errors import AppError
-
-
-@dataclass(frozen=True)
-class Routing:
-    """One routed question.
-
-    Attributes:
-        prediction: the model's prediction (category, probability, top-k).
-        needs_review: ``True`` when ``prediction.probability`` is below the app's threshold,
-            i.e. a person should route the question (「要確認」).
-    """
-
-    prediction: Prediction
-    needs_review: bool
-
-    def to_dict(self) -> dict:
-        """The API's prediction object: ``{"category", "probability", "needs_review", "top_k"}``."""
-        data = self.prediction.to_dict()
-        return {
-            "category": data["category"],
-            "probability": data["probability"],
-            "needs_review": self.needs_review,
-            "top_k": data["top_k"],
-        }
 
 
 def _where(index: int | None) -> tuple[str, str, dict]:
@@ -86,38 +62,29 @@ def check_question(question: object, index: int | None = None) -> str:
     return question
 
 
-def route(predictor: Predictor, questions: Sequence[str], top_k: int, single: bool = False) -> list[Routing]:
-    """Predict the category of each checked question and flag those below the threshold.
+def review_threshold(predictor: Predictor) -> float:
+    """The threshold in force: the app's ``THRESHOLD`` if set, else the bundle's review threshold."""
+    configured = current_app.config["THRESHOLD"]
+    return predictor.review.threshold if configured is None else float(configured)
+
+
+def route(predictor: Predictor, questions: Sequence[str], top_k: int) -> list[Prediction]:
+    """Route each checked question with the app's review threshold (``None``: the bundle's).
 
     Args:
         predictor: the loaded model.
         questions: questions already passed through :func:`check_question`.
         top_k: candidates per question (≥ 1; clipped to the number of categories).
-        single: the request had one ``question`` (messages then name no position).
 
-    Raises:
-        AppError: 400 if a question has no words left after cleaning (e.g. only ``-----``).
+    Returns:
+        One prediction per question; a question with no words gets reason ``no_content``.
     """
-    return route_documents(predictor, [predictor.prepare(q) for q in questions], top_k, single)
+    return route_documents(predictor, [predictor.prepare(q) for q in questions], top_k)
 
 
-def route_documents(predictor: Predictor, documents: Sequence[Document], top_k: int, single: bool = False) -> list[Routing]:
+def route_documents(predictor: Predictor, documents: Sequence[Document], top_k: int) -> list[Prediction]:
     """:func:`route` for questions already prepared with ``predictor.prepare`` (no second cleaning)."""
-    threshold = float(current_app.config["THRESHOLD"])
-    try:
-        predictions = predictor.predict_documents(documents, top_k)
-    except EmptyQuestionError as exc:
-        index = None if single else exc.indices[0]
-        en, ja, details = _where(index)
-        if not single:
-            details["indices"] = exc.indices
-        raise AppError(
-            400,
-            f"{en} has no words left after cleaning (only symbols, separators, URLs or similar). Please write the question in words.",
-            f"{ja}には、記号・区切り線・URL などを除くと言葉が残りません。質問を文章で入力してください。",
-            **details,
-        ) from None
-    return [Routing(p, p.probability < threshold) for p in predictions]
+    return predictor.predict_documents(documents, top_k, threshold=review_threshold(predictor))
 
 
 def json_type(value: object) -> str:

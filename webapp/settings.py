@@ -19,8 +19,9 @@ from collections.abc import Mapping
 
 #: Models directory (its ``current`` bundle is served) or a bundle directory, relative to the cwd.
 DEFAULT_MODEL_PATH = "models"
-#: Below this top-category probability (in [0, 1]) a person should route the question.
-DEFAULT_THRESHOLD = 0.5
+#: Below this calibrated top-category probability (in [0, 1]) a person should route the question;
+#: ``None``: the threshold stored in the model bundle (chosen at training for a target precision).
+DEFAULT_THRESHOLD = None
 #: Longest question accepted, in characters (Unicode code points, before cleaning).
 MAX_QUESTION_CHARS = 5000
 #: Most questions in one ``POST /api/v1/predict``.
@@ -61,12 +62,14 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, objec
     return values
 
 
-def parse_threshold(value: object, source: str = "THRESHOLD") -> float:
-    """Return ``value`` as a probability threshold in [0, 1].
+def parse_threshold(value: object, source: str = "THRESHOLD") -> float | None:
+    """Return ``value`` as a probability threshold in [0, 1] (``None`` stays ``None``: the bundle's).
 
     Raises:
         ValueError: if it is not a number in [0, 1]; the message names ``source``.
     """
+    if value is None:
+        return None
     try:
         threshold = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):

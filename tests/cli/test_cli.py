@@ -111,14 +111,15 @@ def test_predict_tsv_from_a_file(trained_bundle_dir, tmp_path):
     result = invoke("predict", "--model", str(trained_bundle_dir), str(path))
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "question\tcategory\tprobability\ttop_k"
+    assert lines[0] == "line\tquestion\tcategory\tprobability\tneeds_review\treason\ttop_k"
     expected = load_bundle(trained_bundle_dir).predict(QUESTIONS, top_k=3)
     assert len(lines) == 1 + len(QUESTIONS)
-    for line, question, prediction in zip(lines[1:], QUESTIONS, expected):
+    for line, number, question, prediction in zip(lines[1:], (1, 3, 4), QUESTIONS, expected):
         fields = line.split("\t")
-        assert fields[:3] == [question, prediction.category, f"{prediction.probability:.4f}"]
-        assert fields[3] == "|".join(f"{c}:{p:.4f}" for c, p in prediction.top_k)
-        assert len(fields[3].split("|")) == 3
+        assert fields[:4] == [str(number), question, prediction.category, f"{prediction.probability:.4f}"]
+        assert fields[4:6] == ["true" if prediction.needs_review else "false", prediction.reason or ""]
+        assert fields[6] == "|".join(f"{c}:{p:.4f}" for c, p in prediction.top_k)
+        assert len(fields[6].split("|")) == 3
     assert result.stderr.strip() == "skipped 1 blank or unreadable line(s)"
 
 
@@ -131,6 +132,7 @@ def test_predict_jsonl_from_stdin_with_top_k(trained_bundle_dir):
     for row, prediction in zip(rows, expected):
         # JSON carries the float exactly: the CLI and the library agree to the last bit.
         assert row["category"] == prediction.category and row["probability"] == prediction.probability
+        assert row["needs_review"] == prediction.needs_review and row["reason"] == prediction.reason
         assert row["top_k"] == [{"category": c, "probability": p} for c, p in prediction.top_k]
         assert len(row["top_k"]) == 2 and row["top_k"][0]["probability"] >= row["top_k"][1]["probability"]
 
@@ -142,13 +144,15 @@ def test_predict_top_k_is_clipped_to_the_number_of_categories(trained_bundle_dir
     assert sum(item["probability"] for item in row["top_k"]) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_predict_noise_only_question_gets_an_empty_row(trained_bundle_dir):
+def test_predict_noise_only_question_gets_a_no_content_row(trained_bundle_dir):
     result = invoke("predict", "--model", str(trained_bundle_dir), input=f"-----\n{QUESTIONS[2]}\n")
     lines = result.stdout.splitlines()
-    assert result.exit_code == 0 and lines[1] == "-----\t\t\t"
-    assert lines[2].split("\t")[1] in SAMPLE_COUNTS
+    assert result.exit_code == 0 and lines[1] == "1\t-----\t\t\ttrue\tno_content\t"
+    assert lines[2].split("\t")[2] in SAMPLE_COUNTS
     result = invoke("predict", "--model", str(trained_bundle_dir), "--jsonl", input="＝＝＝＝＝\n")
-    assert json.loads(result.stdout) == {"question": "＝＝＝＝＝", "category": None, "probability": None, "top_k": []}
+    assert json.loads(result.stdout) == {
+        "line": 1, "question": "＝＝＝＝＝", "category": None, "probability": None, "needs_review": True, "reason": "no_content", "top_k": [],
+    }
 
 
 def test_predict_a_ticket_file_uses_its_question_column(trained_bundle_dir, tmp_path):
@@ -156,7 +160,7 @@ def test_predict_a_ticket_file_uses_its_question_column(trained_bundle_dir, tmp_
     data.write_text("".join(f"T{i}\t{q}\t回答\tその他\n" for i, q in enumerate(QUESTIONS)), encoding="utf-8")
     result = invoke("predict", "--model", str(trained_bundle_dir), str(data))
     assert result.exit_code == 0, result.output
-    assert [line.split("\t")[0] for line in result.stdout.splitlines()[1:]] == QUESTIONS
+    assert [line.split("\t")[1] for line in result.stdout.splitlines()[1:]] == QUESTIONS
 
 
 # --- train with --keep-categories ------------------------------------------------------------
@@ -186,14 +190,14 @@ def test_train_keep_categories_merges_the_rest_into_sonota(merged_bundle):
     assert data["categories_before_merge"] == SAMPLE_COUNTS
     merged = {"その他": 110 + 116 + 112 + 110, "支払い": 112, "配送": 108}  # その他 + アカウント + 返品・返金 + 技術的なトラブル
     support = {c: row["support"] for c, row in bundle.metrics["per_category"].items()}
-    assert {c: data["train_counts"][c] + support[c] for c in merged} == merged
+    assert {c: data["train_counts"][c] + data["holdout_counts"][c] + support[c] for c in merged} == merged
     assert bundle.metrics["n"] == 134
     # The cap and oversampling apply to what the model is fitted on, and the report shows it:
-    # その他 (358 in the split) is cut to 100, 支払い and 配送 (90 and 86) are oversampled to 100.
+    # その他 (322 in the fit part) is cut to 100, 支払い and 配送 (81 and 77) are oversampled to 100.
     assert data["train_counts"]["その他"] > 100 > max(data["train_counts"]["支払い"], data["train_counts"]["配送"])
     assert data["sampled_counts"] == {"その他": 100, "支払い": 100, "配送": 100}
     for category in merged:
-        line = f"  {category}: {merged[category]} → {data['train_counts'][category]} → 100"
+        line = f"  {category}: {merged[category]} → {data['train_counts'][category]} / {data['holdout_counts'][category]} → 100"
         assert line in result.stdout.splitlines()
 
 
@@ -294,9 +298,9 @@ def test_evaluate_and_predict_in_new_processes(trained_bundle_dir, tmp_path):
     assert done.returncode == 0, done.stderr
     rows = [line.split("\t") for line in done.stdout.splitlines()]
     expected = load_bundle(trained_bundle_dir).predict(QUESTIONS, top_k=1)
-    assert rows[0] == ["question", "category", "probability", "top_k"]
-    assert [(r[1], r[2]) for r in rows[1:]] == [(p.category, f"{p.probability:.4f}") for p in expected]
-    assert Counter(len(r) for r in rows) == {4: 4}
+    assert rows[0] == ["line", "question", "category", "probability", "needs_review", "reason", "top_k"]
+    assert [(r[2], r[3]) for r in rows[1:]] == [(p.category, f"{p.probability:.4f}") for p in expected]
+    assert Counter(len(r) for r in rows) == {7: 4}
 
 
 def test_train_kind_tfidf_then_predict_and_evaluate_through_it(tmp_path):
@@ -310,7 +314,7 @@ def test_train_kind_tfidf_then_predict_and_evaluate_through_it(tmp_path):
     assert done.exit_code == 0, done.output
     expected = predictor.predict(QUESTIONS, top_k=1)
     rows = [line.split("\t") for line in done.stdout.splitlines()[1:]]
-    assert [(r[1], r[2]) for r in rows] == [(p.category, f"{p.probability:.4f}") for p in expected]
+    assert [(r[2], r[3]) for r in rows] == [(p.category, f"{p.probability:.4f}") for p in expected]
     metrics = json.loads(invoke("evaluate", "--model", str(out), "--data", str(SAMPLE), "--json").stdout)
     assert metrics["model_kind"] == "tfidf" and metrics["n"] == 668
 

@@ -20,7 +20,7 @@ def test_predict_many_in_two_processes_equals_one_process(trained_bundle_dir):
     parallel = [p for chunk in predict_many(bundle, QUESTIONS, top_k=2, jobs=2, chunk_size=4) for p in chunk]
     assert len(serial) == len(QUESTIONS) == 35
     assert parallel == serial  # same categories and exactly the same probabilities
-    assert [p is None for p in serial[:5]] == [False, True, False, False, False]
+    assert [p.reason == "no_content" for p in serial[:5]] == [False, True, False, False, False]
     direct = bundle.predict([QUESTIONS[0], QUESTIONS[2]], top_k=2)
     assert [serial[0], serial[2]] == direct
 

@@ -14,7 +14,8 @@ import pytest
 from preprocessing.pipeline import PreprocessSettings, preprocess
 from routing.bundle import CURRENT, BundleError, BundleWriter, resolve_bundle_path, set_current
 from routing.lstm import LSTMPredictor, ModelConfig
-from routing.predictor import EmptyQuestionError
+from routing.predictor import NO_CONTENT, EmptyQuestionError
+from routing.review import ReviewPolicy
 from routing.predictor import load_predictor as load_bundle
 from routing.vocabulary import Vocabulary
 from tests.paths import TEST_DATA
@@ -74,6 +75,7 @@ def build(models_dir: Path, version: str, seed: int, make_current: bool = True, 
         "model": {"network": config.model.to_dict(), "seq_len": SEQ_LEN},
         "category_merge": None,
         "train_config": config.to_dict(),
+        "review": {"threshold": 0.5, "margin": 0.1, "target_precision": None},
     }
     in_memory = LSTMPredictor(models_dir / version, info, {}, vocabulary, weights)
     before = in_memory.predict_proba(QUESTIONS)
@@ -235,24 +237,38 @@ def test_prediction_to_dict(models):
     _, _, path = build(models, "20261122-101500-aaaaaa", seed=1)
     (prediction,) = load_bundle(path).predict(["カードが使えません"], top_k=2)
     data = json.loads(json.dumps(prediction.to_dict(), ensure_ascii=False))
+    assert list(data) == ["category", "probability", "needs_review", "reason", "top_k"]
     assert data["category"] == prediction.category and data["probability"] == prediction.probability
+    assert data["needs_review"] == prediction.needs_review and data["reason"] == prediction.reason
     assert data["top_k"] == [{"category": c, "probability": p} for c, p in prediction.top_k]
 
 
-def test_empty_question_error_for_noise_only_questions(models):
+def test_questions_without_content_go_to_review_and_have_no_probabilities(models):
     _, _, path = build(models, "20261122-101500-aaaaaa", seed=1)
     bundle = load_bundle(path)
+    questions = ["荷物が届きません", "-----", "version: 1.2.3", "！！！？？？", "😢😢", "0120-123-456", "https://example.com/faq"]
+    predictions = bundle.predict(questions)
+    # The routable question is routed exactly as when alone; the others get no category at all.
+    assert predictions[0] == bundle.predict(["荷物が届きません"])[0] and predictions[0].category is not None
+    assert predictions[1:] == [NO_CONTENT] * 6
+    assert NO_CONTENT.to_dict() == {"category": None, "probability": None, "needs_review": True, "reason": "no_content", "top_k": []}
+    # Scores are asked only of questions with content.
     with pytest.raises(EmptyQuestionError) as info:
-        bundle.predict(["荷物が届きません", "-----", "version: 1.2.3"])
-    assert info.value.indices == [1, 2]
-    with pytest.raises(EmptyQuestionError):
-        bundle.predict(["-----"])
+        bundle.predict_proba(questions)
+    assert info.value.indices == [1, 2, 3, 4, 5, 6]
     assert bundle.predict_proba([]).shape == (0, len(CATEGORIES))
-    # For files: None in place of the empty ones, the others exactly as when routed alone.
-    tolerant = bundle.predict(["荷物が届きません", "-----", "version: 1.2.3"], allow_empty=True)
-    assert tolerant[1:] == [None, None]
-    assert tolerant[0] == bundle.predict(["荷物が届きません"])[0]
-    assert bundle.predict(["-----"], allow_empty=True) == [None]
+
+
+def test_review_threshold_and_margin_decide_needs_review(models):
+    _, _, path = build(models, "20261122-101500-aaaaaa", seed=1)
+    bundle = load_bundle(path)
+    assert bundle.review == ReviewPolicy(threshold=0.5, margin=0.1)  # as the test bundle stores it
+    probabilities = bundle.predict_proba(QUESTIONS)
+    for threshold in (0.0, 0.5, 1.0):
+        for row, prediction in zip(probabilities, bundle.predict(QUESTIONS, threshold=threshold)):
+            top, second = np.sort(row)[::-1][:2]
+            expected = "ambiguous" if top - second < 0.1 else "low_confidence" if top < threshold else None
+            assert prediction.reason == expected and prediction.needs_review == (expected is not None)
 
 
 def test_analyze_shows_cleaned_text_tokens_and_oov_flags(models):

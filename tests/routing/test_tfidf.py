@@ -11,13 +11,14 @@ import pytest
 from preprocessing.datasets import load_tickets
 from preprocessing.pipeline import PreprocessSettings, prepare
 from preprocessing.sampling import merge_categories
+from routing.calibration import apply_temperature
 from routing.predictor import load_predictor
 from routing.tfidf import TfidfPredictor, word_ngrams
 from tests.paths import SAMPLE_TICKETS
 from tests.routing.test_bundle import fresh_process_probabilities
 from training.baselines import baseline_inputs, make_baseline
 from training.config import TrainConfig
-from training.data import prepare_examples
+from training.data import prepare_examples, split_holdout
 from training.run import train
 
 QUESTIONS = [
@@ -29,7 +30,8 @@ QUESTIONS = [
 
 
 def sample_split(config: TrainConfig):
-    """The sample tickets split as ``train`` does without ``--dev`` (merged, stratified 20 %, seeded)."""
+    """(fit part, validation) of the sample tickets, split as ``train`` does without ``--dev``
+    (merged, stratified 20 % for validation, then a stratified 10 % holdout, seeded)."""
     from sklearn.model_selection import train_test_split
 
     examples = prepare_examples(load_tickets(str(SAMPLE_TICKETS)), PreprocessSettings(), Counter())
@@ -38,7 +40,8 @@ def sample_split(config: TrainConfig):
     train_idx, valid_idx = train_test_split(
         np.arange(len(examples)), test_size=config.validation_fraction, stratify=examples.labels, random_state=config.seed
     )
-    return examples.subset(sorted(train_idx)), examples.subset(sorted(valid_idx))
+    fit_part, _ = split_holdout(examples.subset(sorted(train_idx)), config.holdout_fraction, config.seed)
+    return fit_part, examples.subset(sorted(valid_idx))
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +60,11 @@ def test_bundle_describes_a_tfidf_model(tfidf_bundle_dir):
     assert predictor.token_limit is None
 
 
+def uncalibrated(predictor, questions: list[str]) -> np.ndarray:
+    """The model's softmax at temperature 1 (scikit-learn's ``predict_proba``)."""
+    return apply_temperature(predictor.logits([predictor.prepare(q) for q in questions]), 1.0)
+
+
 def test_probabilities_equal_scikit_learns(tfidf_bundle_dir, split):
     train_part, valid = split
     pipeline = make_baseline("tfidf_word_logreg", TrainConfig().seed)
@@ -64,10 +72,13 @@ def test_probabilities_equal_scikit_learns(tfidf_bundle_dir, split):
     expected = pipeline.predict_proba(baseline_inputs("tfidf_word_logreg", valid.tokens, valid.cleaned))
     predictor = load_predictor(tfidf_bundle_dir)
     assert list(pipeline.classes_) == predictor.categories
-    got = predictor.predict_proba([t.question for t in valid.tickets])
+    got = uncalibrated(predictor, [t.question for t in valid.tickets])
     assert got.dtype == np.float32 and got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
     assert expected.std(axis=0).max() > 0.05  # the rows differ: the comparison means something
+    # What is served is calibrated: the same ranking, another temperature.
+    served = predictor.predict_proba([t.question for t in valid.tickets])
+    assert predictor.temperature != 1.0 and np.array_equal(served.argmax(axis=1), expected.argmax(axis=1))
 
 
 def test_its_metrics_are_the_reported_baselines(tfidf_bundle_dir):
@@ -103,7 +114,7 @@ def test_two_categories_use_scikit_learns_binary_form(tmp_path):
     pipeline = make_baseline("tfidf_word_logreg", config.seed)
     pipeline.fit(baseline_inputs("tfidf_word_logreg", train_part.tokens, train_part.cleaned), train_part.labels)
     expected = pipeline.predict_proba(baseline_inputs("tfidf_word_logreg", valid.tokens, valid.cleaned))
-    np.testing.assert_allclose(predictor.predict_proba([t.question for t in valid.tickets]), expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(uncalibrated(predictor, [t.question for t in valid.tickets]), expected, rtol=0, atol=1e-6)
 
 
 def test_word_ngrams_match_scikit_learns_analyzer():

@@ -13,10 +13,11 @@ import pytest
 from preprocessing.datasets import load_tickets
 from preprocessing.pipeline import PreprocessSettings
 from routing.bundle import PLOTS
+from routing.calibration import apply_temperature
 from routing.lstm import ModelConfig, RecurrentNetwork
 from routing.predictor import load_predictor as load_bundle
 from training.config import TrainConfig
-from training.data import prepare_examples
+from training.data import prepare_examples, split_holdout
 from training.evaluate import evaluate_predictor
 from training.fit_lstm import sequence_length
 from training.run import fingerprint, train
@@ -42,15 +43,22 @@ def run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def validation(run):
-    """The validation split, rebuilt the way train() documents it (stratified, seeded)."""
+def splits(run):
+    """(fit, holdout, validation), rebuilt the way train() documents them (stratified, seeded)."""
     from sklearn.model_selection import train_test_split
 
     examples = prepare_examples(load_tickets(str(SAMPLE)), PreprocessSettings(), Counter())
     train_idx, valid_idx = train_test_split(
         np.arange(len(examples)), test_size=CONFIG.validation_fraction, stratify=examples.labels, random_state=CONFIG.seed
     )
-    return examples.subset(sorted(train_idx)), examples.subset(sorted(valid_idx))
+    fit_part, holdout = split_holdout(examples.subset(sorted(train_idx)), CONFIG.holdout_fraction, CONFIG.seed)
+    return fit_part, holdout, examples.subset(sorted(valid_idx))
+
+
+@pytest.fixture(scope="module")
+def validation(splits):
+    """(the examples the model was fitted on, the validation examples)."""
+    return splits[0], splits[2]
 
 
 def test_bundle_files_exist(run):
@@ -104,11 +112,14 @@ def test_split_sizes_and_per_category_support(run, validation):
     metrics = result.metrics
     n_valid = math.ceil(CONFIG.validation_fraction * N_SAMPLE)  # scikit-learn rounds the test size up: 134
     assert metrics["n"] == metrics["data"]["validation_examples"] == n_valid == 134
-    assert metrics["data"]["train_examples"] == N_SAMPLE - n_valid
+    n_holdout = math.ceil(CONFIG.holdout_fraction * (N_SAMPLE - n_valid))  # 54 of the 534 left
+    assert metrics["data"]["holdout_examples"] == n_holdout == 54
+    assert metrics["data"]["train_examples"] == N_SAMPLE - n_valid - n_holdout
     support = {c: row["support"] for c, row in metrics["per_category"].items()}
     assert sum(support.values()) == n_valid
-    # Every sample row is either in training or in validation, per category.
-    assert {c: support[c] + metrics["data"]["train_counts"][c] for c in SAMPLE_COUNTS} == SAMPLE_COUNTS
+    # Every sample row is in training, in the holdout or in validation, per category.
+    data = metrics["data"]
+    assert {c: support[c] + data["train_counts"][c] + data["holdout_counts"][c] for c in SAMPLE_COUNTS} == SAMPLE_COUNTS
     # Stratified: each category's share of validation is within one row of 20%.
     assert all(abs(support[c] - 0.2 * SAMPLE_COUNTS[c]) < 1 for c in SAMPLE_COUNTS)
     assert support == Counter(validation[1].labels)
@@ -170,11 +181,13 @@ def test_history_and_epochs(run):
 def test_report_and_progress_lines(run):
     result, _, lines = run
     assert any(line.startswith("vocabulary: ") for line in lines)
-    assert "training on 534 examples, validating on 134; up to 3 epochs" in lines
+    assert "training on 480 examples, validating on 54; up to 3 epochs" in lines
     support = {c: row["support"] for c, row in result.metrics["per_category"].items()}
+    held = result.metrics["data"]["holdout_counts"]
     for category, count in SAMPLE_COUNTS.items():
-        assert f"  {category}: {count} → {count - support[category]}" in result.report.splitlines()
-    assert "training examples: 534, validation: 134" in result.report
+        fit = count - support[category] - held[category]
+        assert f"  {category}: {count} → {fit} / {held[category]}" in result.report.splitlines()
+    assert "training examples: 480, holdout: 54, validation: 134" in result.report
 
 
 def test_saved_bundle_reproduces_the_reported_accuracy(run, validation):
@@ -200,8 +213,11 @@ def test_fast_path_equals_the_saved_keras_model(run, validation):
     encoded = bundle.encode([bundle.prepare(t.question) for t in valid.tickets])
     padded = keras.utils.pad_sequences(encoded, padding="post", dtype="int32")
     keras_model = load_keras_model(bundle.path)
-    fast = bundle.predict_proba([t.question for t in valid.tickets])
+    fast = bundle.network.predict_proba(encoded)  # the network's own softmax, before calibration
     np.testing.assert_allclose(fast, keras_model.predict(padded, verbose=0), rtol=0, atol=1e-5)
+    # What is served is the same network's logits divided by the bundle's temperature.
+    served = bundle.predict_proba([t.question for t in valid.tickets])
+    assert np.array_equal(served, apply_temperature(bundle.network.logits(encoded), bundle.temperature))
     # weights.npz holds exactly the Keras model's weights: the same network, bit for bit.
     again = RecurrentNetwork(bundle.network_config, export_weights(keras_model, bundle.network_config)).predict_proba(encoded)
     assert np.array_equal(again, fast)
@@ -215,7 +231,7 @@ def test_same_seed_gives_the_same_model(validation):
 
     train_part, valid = validation
     tiny = TrainConfig(model=ModelConfig(units=4, embedding_dim=8), epochs=1, batch_size=64, seed=11)
-    small_train, small_valid = train_part.subset(range(0, 534, 4)), valid.subset(range(0, 134, 4))
+    small_train, small_valid = train_part.subset(range(0, len(train_part), 4)), valid.subset(range(0, len(valid), 4))
     categories = sorted(SAMPLE_COUNTS)
     run_a, run_b = [fit(small_train, small_valid, categories, tiny, log=lambda line: None, verbose=0) for _ in range(2)]
     vocab_a, vocab_b = run_a.documents["vocabulary.json"], run_b.documents["vocabulary.json"]
@@ -229,3 +245,26 @@ def test_same_seed_gives_the_same_model(validation):
     same = export_weights(build_model(tiny.model, len(vocab_a), len(categories)), tiny.model)
     assert not np.array_equal(other["embedding"], same["embedding"])
     assert not np.array_equal(same["embedding"], weights_a["embedding"])  # and fit changed them
+
+
+def test_calibration_and_review_are_fitted_on_the_holdout_and_reported_on_validation(run, splits):
+    from training.calibrate import fit_confidence
+
+    result, _, _ = run
+    _, holdout, valid = splits
+    info = json.loads((result.bundle_path / "bundle.json").read_text(encoding="utf-8"))
+    bundle = load_bundle(result.bundle_path)
+    # Refitting on the same holdout gives the stored sections exactly: they come from the holdout.
+    again = fit_confidence(bundle, holdout, CONFIG.target_precision, CONFIG.review_margin)
+    assert again["calibration"] == info["calibration"] and again["review"] == info["review"]
+    assert info["calibration"]["fitted_on"] == len(holdout) == 54
+    assert bundle.temperature == info["calibration"]["temperature"] > 0
+    assert bundle.review.threshold == info["review"]["threshold"] and bundle.review.target_precision == 0.95
+    metrics = result.metrics
+    assert metrics["calibration"]["temperature"] == bundle.temperature and metrics["calibration"]["bins"] == 15
+    assert sum(b["count"] for b in metrics["calibration"]["reliability"]) == metrics["n"]
+    review = metrics["review"]
+    assert review["n"] == len(valid) and review["auto_routed"] + sum(review["reasons"].values()) == len(valid)
+    routed = [p for p in bundle.predict([t.question for t in valid.tickets]) if not p.needs_review]
+    assert len(routed) == review["auto_routed"]
+    assert any(line.startswith("calibration: temperature ") for line in result.report.splitlines())

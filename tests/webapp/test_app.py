@@ -170,10 +170,12 @@ def test_form_question_of_5000_characters_is_accepted_and_5001_refused(client):
     assert "長すぎます" in html and "5,001" in html and "5,000" in html
 
 
-def test_form_question_without_words_after_cleaning(client):
+def test_form_question_without_words_goes_to_review_with_no_content(client):
     response = client.post("/", data={"question": "-----"})
-    assert response.status_code == 400
-    assert "言葉が残りません" in page(response)
+    assert response.status_code == 200
+    html = page(response)
+    assert REVIEW in html and 'data-reason="no_content"' in html and 'data-category=""' in html
+    assert "質問に言葉が含まれていません" in html and 'class="bars"' not in html
 
 
 def test_form_with_non_utf8_bytes_is_not_a_server_error(client):
@@ -199,10 +201,10 @@ def test_api_single_question_matches_the_bundle(client, bundle, app):
     assert list(body) == ["model_version", "predictions"]
     assert body["model_version"] == bundle.version
     [prediction] = body["predictions"]
-    assert list(prediction) == ["category", "probability", "needs_review", "top_k"]
+    assert list(prediction) == ["category", "probability", "needs_review", "reason", "top_k"]
     assert prediction["category"] == expected.category
     assert prediction["probability"] == pytest.approx(expected.probability, rel=1e-6)
-    assert prediction["needs_review"] is (expected.probability < app.config["THRESHOLD"])
+    assert prediction["needs_review"] is expected.needs_review and prediction["reason"] == expected.reason
     top = prediction["top_k"]
     assert [t["category"] for t in top] == [c for c, _ in expected.top_k]
     assert [t["probability"] for t in top] == pytest.approx([p for _, p in expected.top_k], rel=1e-6)
@@ -272,7 +274,6 @@ BAD_BODIES = {
     "top_k string": {"question": "返品したい", "top_k": "3"},
     "top_k boolean": {"question": "返品したい", "top_k": True},
     "top_k float": {"question": "返品したい", "top_k": 1.5},
-    "no words after cleaning": {"question": "-----"},
     "NUL character": {"question": "返品\u0000したい"},
 }
 
@@ -286,8 +287,16 @@ def test_api_error_names_the_bad_question(client):
     error = assert_json_error(client.post("/api/v1/predict", json={"questions": ["返品したい", "", "配送"]}), 400)
     assert error["index"] == 1
     assert "Question 1" in error["message"]
-    error = assert_json_error(client.post("/api/v1/predict", json={"questions": ["返品したい", "=====", "配送", "＊＊＊"]}), 400)
-    assert error["indices"] == [1, 3]
+
+
+
+def test_api_questions_without_words_get_no_content_like_every_entry_point(client, bundle):
+    response = client.post("/api/v1/predict", json={"questions": ["返品したい", "=====", "配送", "＊＊＊", "😢😢"]})
+    assert response.status_code == 200
+    predictions = response.get_json()["predictions"]
+    no_content = {"category": None, "probability": None, "needs_review": True, "reason": "no_content", "top_k": []}
+    assert [predictions[i] for i in (1, 3, 4)] == [no_content] * 3
+    assert predictions[0]["category"] == bundle.predict(["返品したい"])[0].category
 
 
 def test_api_too_long_message_gives_the_numbers(client):
@@ -364,7 +373,8 @@ def test_api_model(client, bundle, app):
     assert body["model_version"] == bundle.version
     assert body["categories"] == bundle.categories
     assert body["created_at"] == bundle.created_at
-    assert body["threshold"] == app.config["THRESHOLD"] == settings.DEFAULT_THRESHOLD
+    assert app.config["THRESHOLD"] is settings.DEFAULT_THRESHOLD is None  # the bundle's threshold is used
+    assert body["threshold"] == bundle.review.threshold and body["margin"] == bundle.review.margin
     metrics = body["metrics"]
     assert metrics["accuracy"] == pytest.approx(bundle.metrics["accuracy"])
     assert metrics["macro_f1"] == pytest.approx(bundle.metrics["macro_f1"])
@@ -480,7 +490,7 @@ def test_a_tfidf_model_serves_through_the_same_form_and_api(tfidf_bundle_dir, mo
     expected = [p.to_dict() for p in predictor.predict(QUESTIONS, 3)]
     body = client.post("/api/v1/predict", json={"questions": QUESTIONS}).get_json()
     assert body["model_version"] == predictor.version
-    assert [{k: v for k, v in p.items() if k != "needs_review"} for p in body["predictions"]] == expected
+    assert body["predictions"] == expected
     info = client.get("/api/v1/model").get_json()
     assert info["model_kind"] == "tfidf" and info["categories"] == predictor.categories
     html = page(client.post("/", data={"question": QUESTIONS[0]}))
