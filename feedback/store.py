@@ -10,10 +10,12 @@ dataclasses.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -144,7 +146,13 @@ class FeedbackStore:
         self._url = url
         self.config = config
         self._read = sessionmaker(engine, expire_on_commit=False)
-        self._write = sessionmaker(write_engine(engine), expire_on_commit=False)
+        self._writer = sessionmaker(write_engine(engine), expire_on_commit=False)
+        # SQLite has one writer at a time per database (SQLite docs, "Write-Ahead Logging",
+        # "Concurrency"): this process's threads queue on a lock, in order, instead of polling
+        # the file lock through the busy handler; other processes still meet the busy timeout.
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -209,6 +217,12 @@ class FeedbackStore:
     def engine(self) -> Engine:
         """The underlying SQLAlchemy engine (for tests and maintenance; prefer the methods)."""
         return self._engine
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Session]:
+        """A session whose transaction is a write transaction (serialised per process on SQLite)."""
+        with self._write_lock, self._writer() as session:
+            yield session
 
     def __repr__(self) -> str:
         return f"FeedbackStore({self._url!r})"
