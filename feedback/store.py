@@ -164,7 +164,8 @@ class FeedbackStore:
         mode with foreign keys on and a busy timeout (see :mod:`feedback.engine`). The schema is
         managed by the Alembic migrations shipped in ``feedback/migrations`` (upgrade to head
         on every open; a no-op when already there). Safe to call from several processes at
-        once on the same database.
+        once on the same database. ``sqlite://`` (in memory) works for one thread only: each
+        thread of SQLAlchemy's ``SingletonThreadPool`` gets its own empty database.
 
         Args:
             url: any SQLAlchemy URL, e.g. ``sqlite:////srv/models/feedback.sqlite3`` or
