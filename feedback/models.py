@@ -33,6 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from routing.review import REASONS as ROUTER_REASONS
+
 #: Constraint naming convention (SQLAlchemy docs, "Configuring Constraint Naming Conventions";
 #: Alembic docs, "The Importance of Naming Constraints"): migrations name every constraint.
 NAMING_CONVENTION: dict[str, str] = {
@@ -46,8 +48,11 @@ NAMING_CONVENTION: dict[str, str] = {
 #: Agent actions: ``confirm`` (the predicted category is right) or ``correct`` (it is not).
 ACTIONS: tuple[str, ...] = ("confirm", "correct")
 
-#: Why a prediction needs review (``predictions.reason``); ``None`` when it does not.
-REASONS: tuple[str, ...] = ("low_confidence", "ambiguous", "no_content", "out_of_scope")
+#: Why a prediction needs review (``predictions.reason``; ``None`` when it does not): the
+#: router's own list, ``routing.review.REASONS`` (no_content, out_of_scope, ambiguous,
+#: low_confidence). Validated in Python, not by a CHECK constraint, so that a new reason in
+#: the router needs no migration.
+REASONS: tuple[str, ...] = ROUTER_REASONS
 
 ID_LENGTH = 32  # uuid4().hex
 CATEGORY_LENGTH = 64
