@@ -29,7 +29,8 @@ demo-model: setup system-deps
 serve: demo-model
 	$(BIN)/toiawase serve --model $(MODELS) --host $(HOST) --port $(PORT)
 
-test: setup browser-deps
+test: setup
+	bash scripts/install-system-deps.sh --browser --postgres
 	$(BIN)/python -m pytest -q
 
 # Benchmarks (not run in CI): quality and speed against the baselines on ../shared/data

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+# The feedback store's fixtures (a throwaway PostgreSQL server, store URLs per dialect).
+from tests.feedback_fixtures import postgres_server, store_url  # noqa: F401
 from tests.paths import SAMPLE_TICKETS
 
 
