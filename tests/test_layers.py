@@ -1,4 +1,4 @@
-"""The layout: imports flow one way, preprocessing → routing → training → webapp → toiawase (the CLI).
+"""The layout: imports flow one way, preprocessing → routing (→ feedback) → training → webapp → toiawase (the CLI).
 
 Checked from the source (every ``import`` statement of every module, parsed with ``ast``) and,
 for TensorFlow, at run time in a fresh interpreter.
@@ -19,9 +19,10 @@ from tests.paths import REPO_ROOT
 ALLOWED = {
     "preprocessing": {"preprocessing"},
     "routing": {"preprocessing", "routing"},
-    "training": {"preprocessing", "routing", "training"},
-    "webapp": {"preprocessing", "routing", "webapp"},
-    "toiawase": {"preprocessing", "routing", "training", "webapp", "toiawase"},
+    "feedback": {"preprocessing", "routing", "feedback"},
+    "training": {"preprocessing", "routing", "feedback", "training"},
+    "webapp": {"preprocessing", "routing", "feedback", "webapp"},
+    "toiawase": {"preprocessing", "routing", "feedback", "training", "webapp", "toiawase"},
 }
 
 
