@@ -2,10 +2,10 @@
 
 A :class:`Predictor` is a loaded bundle of some kind. The base class does what every kind shares:
 the bundle's preprocessing, calibration (the bundle's temperature, :mod:`routing.calibration`),
-the review decision (:mod:`routing.review`: no content, out of scope, ambiguous, low
-confidence), top-k and analysis. A kind implements only :meth:`Predictor.logits`, its forward
-pass on prepared questions (``[n_questions, n_categories]`` scores before the softmax, in the
-manner of scikit-learn's ``decision_function``).
+the out-of-scope detector (:mod:`routing.scope`), the review decision (:mod:`routing.review`: no
+content, out of scope, ambiguous, low confidence), top-k and analysis. A kind implements only
+:meth:`Predictor.logits`, its forward pass on prepared questions (``[n_questions, n_categories]``
+scores before the softmax, in the manner of scikit-learn's ``decision_function``).
 
 Kinds (``bundle.json["kind"]``) and the modules holding their inference:
 
@@ -28,6 +28,10 @@ from preprocessing.pipeline import Document, PreprocessSettings, prepare
 from routing.bundle import METRICS, PLOTS, BundleError, read_json, read_manifest, resolve_bundle_path
 from routing.calibration import apply_temperature
 from routing.review import ReviewPolicy, review_reason
+from routing.scope import VocabularyScope
+
+#: The out-of-scope detector's known tokens in a bundle.
+SCOPE_VOCABULARY = "scope_vocabulary.json"
 
 #: The review policy of bundles written before policies were stored: the old fixed 0.5
 #: threshold, no ambiguity rule.
@@ -125,6 +129,8 @@ class Predictor(ABC):
         temperature: the calibration temperature (``bundle.json["calibration"]``; 1 if none).
         review: the :class:`routing.review.ReviewPolicy` (``bundle.json["review"]``; the old
             fixed threshold 0.5 for bundles without one).
+        scope: the out-of-scope detector (:class:`routing.scope.VocabularyScope`), or ``None``
+            for bundles without one; set by :func:`load_predictor`.
     """
 
     kind: str = ""
@@ -140,6 +146,7 @@ class Predictor(ABC):
         self.category_merge: dict | None = manifest.get("category_merge")
         self.temperature = float((manifest.get("calibration") or {}).get("temperature", 1.0))
         self.review = ReviewPolicy.from_dict(manifest["review"]) if manifest.get("review") else LEGACY_REVIEW
+        self.scope: VocabularyScope | None = None
 
     @classmethod
     @abstractmethod
@@ -164,8 +171,10 @@ class Predictor(ABC):
         return apply_temperature(self.logits(documents), self.temperature)
 
     def out_of_scope(self, documents: Sequence[Document], probabilities: np.ndarray) -> np.ndarray:
-        """Per document, whether it is unlike the training data (``[n]`` bool; none by default)."""
-        return np.zeros(len(documents), dtype=bool)
+        """Per document, whether it is unlike the training data (``[n]`` bool; none without a detector)."""
+        if self.scope is None:
+            return np.zeros(len(documents), dtype=bool)
+        return self.scope.flags([document.tokens for document in documents])
 
     @property
     def token_limit(self) -> int | None:
@@ -282,7 +291,10 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
     module, name = KINDS[kind].split(":")
     cls = getattr(importlib.import_module(module), name)
     try:
-        return cls.from_bundle(directory, manifest, metrics)
+        predictor = cls.from_bundle(directory, manifest, metrics)
+        if manifest.get("out_of_scope"):
+            predictor.scope = VocabularyScope.from_parts(manifest["out_of_scope"], read_json(directory, SCOPE_VOCABULARY))
+        return predictor
     except BundleError:
         raise
     except (KeyError, ValueError, TypeError, IndexError) as exc:

@@ -7,7 +7,10 @@ returns the bundle sections that :class:`routing.predictor.Predictor` applies at
 * ``calibration``: the temperature (Guo et al. 2017; :func:`routing.calibration.fit_temperature`);
 * ``review``: the ambiguity margin, and the threshold chosen on the risk–coverage curve of the
   calibrated holdout for ``target_precision`` (:func:`routing.review.choose_threshold`), with the
-  curve itself for the /model page.
+  curve itself for the /model page; questions the other rules send to review (ambiguous, out of
+  scope) are not counted as routed at any threshold.
+
+The out-of-scope detector is fitted before (:func:`routing.scope.fit_scope`), by the run.
 """
 
 from __future__ import annotations
@@ -15,23 +18,26 @@ from __future__ import annotations
 import numpy as np
 
 from routing.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from preprocessing.pipeline import Document
 from routing.predictor import Predictor
 from routing.review import ReviewPolicy, choose_threshold, risk_coverage_curve
 from training.data import Examples
 
 
-def holdout_scores(predictor: Predictor, holdout: Examples) -> tuple[np.ndarray, np.ndarray]:
-    """The predictor's logits ``[n, C]`` on the holdout questions it can score, and their label indices ``[n]``.
+def holdout_scores(predictor: Predictor, holdout: Examples) -> tuple[np.ndarray, np.ndarray, list[Document]]:
+    """The predictor's logits ``[n, C]`` on the holdout questions it can score, their label indices ``[n]``
+    and their prepared documents.
 
     Questions without content or in categories the model does not know are left out.
     """
     index = {c: i for i, c in enumerate(predictor.categories)}
     documents = [predictor.prepare(t.question) for t in holdout.tickets]
     keep = [i for i, (document, label) in enumerate(zip(documents, holdout.labels)) if document.has_content and label in index]
+    kept = [documents[i] for i in keep]
     if not keep:
-        return np.zeros((0, len(predictor.categories))), np.zeros(0, dtype=np.int64)
-    logits = np.asarray(predictor.logits([documents[i] for i in keep]), dtype=np.float64)
-    return logits, np.asarray([index[holdout.labels[i]] for i in keep], dtype=np.int64)
+        return np.zeros((0, len(predictor.categories))), np.zeros(0, dtype=np.int64), kept
+    logits = np.asarray(predictor.logits(kept), dtype=np.float64)
+    return logits, np.asarray([index[holdout.labels[i]] for i in keep], dtype=np.int64), kept
 
 
 def fit_confidence(predictor: Predictor, holdout: Examples, target_precision: float, margin: float) -> dict:
@@ -54,14 +60,15 @@ def fit_confidence(predictor: Predictor, holdout: Examples, target_precision: fl
     """
     if not (0.0 <= target_precision <= 1.0 and 0.0 <= margin <= 1.0):
         raise ValueError(f"target precision and margin must be in [0, 1], not {target_precision} and {margin}")
-    logits, labels = holdout_scores(predictor, holdout)
+    logits, labels, documents = holdout_scores(predictor, holdout)
     temperature = fit_temperature(logits, labels)
     raw, calibrated = apply_temperature(logits, 1.0), apply_temperature(logits, temperature)
     ranked = np.sort(calibrated, axis=1)[:, ::-1]
     top = ranked[:, 0] if len(labels) else np.zeros(0)
     second = ranked[:, 1] if calibrated.shape[1] > 1 else np.zeros(len(labels))
     correct = calibrated.argmax(axis=1) == labels
-    curve = risk_coverage_curve(top, correct, eligible=(top - second) >= margin)
+    in_scope = ~predictor.out_of_scope(documents, calibrated)
+    curve = risk_coverage_curve(top, correct, eligible=((top - second) >= margin) & in_scope)
     threshold, coverage, accuracy = choose_threshold(curve, target_precision)
     policy = ReviewPolicy(threshold=threshold, margin=margin, target_precision=target_precision)
     return {

@@ -42,6 +42,9 @@ class TrainConfig:
             questions are at least this precise (:mod:`routing.review`).
         review_margin: the two top probabilities closer than this are "ambiguous" (Rasa's
             FallbackClassifier default 0.1).
+        scope_quantile: the out-of-scope threshold is this quantile of the holdout's
+            out-of-vocabulary shares (:mod:`routing.scope`); 1.0 flags nothing the holdout
+            resembles, lower values flag more.
         cap: most examples per category (``None``: no cap).
         oversample: oversample categories below the cap up to it.
         class_weight: weight the loss by inverse category frequency instead of resampling.
@@ -68,6 +71,7 @@ class TrainConfig:
     holdout_fraction: float = 0.1
     target_precision: float = 0.95
     review_margin: float = 0.1
+    scope_quantile: float = 0.95
     cap: int | None = None
     oversample: bool = False
     class_weight: bool = False

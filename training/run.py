@@ -26,7 +26,8 @@ from pathlib import Path
 from preprocessing.pipeline import PreprocessSettings
 from preprocessing.sampling import category_counts
 from routing.bundle import ARRAYS, BUNDLE_FORMAT, MANIFEST, METRICS, BundleWriter, unique_version
-from routing.predictor import load_predictor
+from routing.predictor import SCOPE_VOCABULARY, load_predictor
+from routing.scope import fit_scope
 from training.baselines import baseline_inputs, make_baseline
 from training.calibrate import fit_confidence
 from training.config import TrainConfig
@@ -163,6 +164,10 @@ def write_bundle(
         if fitted.history:
             writer.write_json("history.json", fitted.history)
         holdout = prepared.holdout if len(prepared.holdout) else prepared.valid
+        scope = fit_scope(prepared.train.tokens, holdout.tokens, config.scope_quantile)
+        writer.write_json(SCOPE_VOCABULARY, sorted(scope.known))
+        manifest["out_of_scope"] = scope.to_dict()
+        writer.write_json(MANIFEST, manifest)
         manifest.update(fit_confidence(load_predictor(writer.path), holdout, config.target_precision, config.review_margin))
         writer.write_json(MANIFEST, manifest)
         predictor = load_predictor(writer.path)

@@ -63,9 +63,11 @@ def validation(splits):
 
 def test_bundle_files_exist(run):
     result, models, _ = run
-    names = {"bundle.json", "vocabulary.json", "weights.npz", "model.keras", "metrics.json", "history.json", *PLOTS}
+    names = {"bundle.json", "vocabulary.json", "weights.npz", "model.keras", "metrics.json", "history.json",
+             "scope_vocabulary.json", *PLOTS}
     assert names == {"bundle.json", "vocabulary.json", "weights.npz", "model.keras", "metrics.json", "history.json",
-                     "training_curves.png", "confusion_matrix.png"}
+                     "scope_vocabulary.json", "training_curves.png", "confusion_matrix.png"}
+    assert {p.name for p in result.bundle_path.iterdir()} == names
     for name in names:
         assert (result.bundle_path / name).is_file(), name
         assert (result.bundle_path / name).stat().st_size > 0, name
@@ -268,3 +270,16 @@ def test_calibration_and_review_are_fitted_on_the_holdout_and_reported_on_valida
     routed = [p for p in bundle.predict([t.question for t in valid.tickets]) if not p.needs_review]
     assert len(routed) == review["auto_routed"]
     assert any(line.startswith("calibration: temperature ") for line in result.report.splitlines())
+
+
+def test_out_of_scope_detector_is_fitted_on_the_fit_part_and_holdout(run, splits):
+    from routing.scope import fit_scope
+
+    result, _, _ = run
+    fit_part, holdout, _ = splits
+    bundle = load_bundle(result.bundle_path)
+    expected = fit_scope(fit_part.tokens, holdout.tokens, CONFIG.scope_quantile)
+    assert bundle.scope == expected and 0.0 <= bundle.scope.threshold < 1.0
+    # A car-defect report shares few words with a web shop's tickets.
+    [foreign] = bundle.predict(["走行中にエンジンから異音がし、ブレーキの効きが悪くなった。"])
+    assert foreign.needs_review and foreign.reason == "out_of_scope"
