@@ -79,6 +79,7 @@ _model_defaults = ModelConfig()
               help="The review threshold is chosen so that automatically routed questions are at least this precise.")
 @click.option("--review-margin", default=_defaults.review_margin, show_default=True, type=click.FloatRange(0, 1),
               help="Two top probabilities closer than this make a question ambiguous (review).")
+@click.option("--tensorboard", type=click.Path(file_okay=False), help="Write TensorBoard logs of the training to this directory.")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
 def train(data, dev, out, fmt, text_column, label_column, skip_bad_rows, quiet, **options) -> None:
     """Train a router on past tickets and save a versioned model bundle under --out."""

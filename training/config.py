@@ -42,6 +42,9 @@ class TrainConfig:
             questions are at least this precise (:mod:`routing.review`).
         review_margin: the two top probabilities closer than this are "ambiguous" (Rasa's
             FallbackClassifier default 0.1).
+        tensorboard: a directory for TensorBoard logs of the network's training (Keras'
+            ``TensorBoard`` callback: loss and accuracy per epoch, weight histograms), or
+            ``None``; a run setting, not part of the model.
         scope_quantile: the out-of-scope threshold is this quantile of the holdout's
             out-of-vocabulary shares (:mod:`routing.scope`); 1.0 flags nothing the holdout
             resembles, lower values flag more.
@@ -72,6 +75,7 @@ class TrainConfig:
     target_precision: float = 0.95
     review_margin: float = 0.1
     scope_quantile: float = 0.95
+    tensorboard: str | None = None
     cap: int | None = None
     oversample: bool = False
     class_weight: bool = False

@@ -208,12 +208,15 @@ def fit(
     )
     log(f"training on {len(sampled)} examples, validating on {len(valid_known)}; up to {config.epochs} epochs")
     model = build_model(config.model, len(vocabulary), len(categories), config.learning_rate)
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)]
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=config.tensorboard, histogram_freq=1))
+        log(f"TensorBoard logs: {config.tensorboard} (view with `tensorboard --logdir {config.tensorboard}`)")
     with warnings.catch_warnings():
         # Length-bucketed datasets have no known size, so Keras warns at the end of epoch 1.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         history = model.fit(
-            train_ds, validation_data=valid_ds, epochs=config.epochs, callbacks=[stop], verbose=verbose, shuffle=False
+            train_ds, validation_data=valid_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False
         )
     curves = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     return FittedModel(

@@ -328,3 +328,17 @@ def test_a_damaged_bundle_is_named_by_every_command(trained_bundle_dir, tmp_path
     starts = f"error: {broken / 'weights.npz'}: incomplete or damaged bundle (EOFError"
     assert_one_line_error(invoke("predict", "--model", str(broken), input="返品したい\n"), starts)
     assert_one_line_error(invoke("evaluate", "--model", str(broken), "--data", str(SAMPLE)), starts)
+
+
+def test_train_writes_tensorboard_logs(tmp_path):
+    logs = tmp_path / "tb"
+    result = invoke("train", "--data", str(SAMPLE), "--out", str(tmp_path / "models"), "--epochs", "1", "--units", "4",
+                    "--embedding-dim", "8", "--tensorboard", str(logs), "--quiet")
+    assert result.exit_code == 0, result.output
+    events = sorted(p.relative_to(logs).parts[0] for p in logs.rglob("events.out.tfevents.*"))
+    assert events == ["train", "validation"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(logs / "validation"))
+    accumulator.Reload()
+    assert "epoch_loss" in accumulator.Tags()["tensors"]
