@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 #: Placeholder tokens produced by the default rules; the tokenizer keeps each as one token.
@@ -104,18 +105,186 @@ DEFAULT_RULES: tuple[CleaningRule, ...] = (
 )
 
 
+#: The rule list of the first bundles (before the e-mail convention rules were added). Bundles
+#: carry their own list, so this constant is not needed to load them; it names the list for
+#: tests and benchmarks that check that old bundles still clean exactly as they did.
+RULES_V1: tuple[CleaningRule, ...] = DEFAULT_RULES
+
+_V1 = {rule.name: rule.pattern for rule in RULES_V1}
+
+# Guards: for a rule pattern, a Python expression that is true whenever the pattern can match
+# ``text`` (a necessary condition, made of C-level ``in``, ``str.isprintable`` or one simple
+# search). Two flags are computed once per text (see ``_FLAGS``): ``digit`` is false only when the
+# text has no decimal digit, ``sep`` only when it has neither "--" nor three equal separator
+# characters in a row. A flag is computed again after any rule whose replacement could make it
+# true (see ``_may_set``); a stale true flag only costs a regex run. When the guard is false,
+# the rule cannot change the text and its regex is not run; the output is therefore exactly that
+# of running every rule (tests/test_cleaning_speed.py checks this on generated strings,
+# bench/check_cleaning_equivalence.py on all real questions). Guards are keyed by the exact
+# pattern, so that rule lists loaded from old bundles get them too; a pattern not listed here (a
+# custom rule) always runs. They are an optimisation, not part of a rule's meaning, and are never
+# written into a bundle.
+_GUARDS: dict[str, str] = {
+    # Control characters are Unicode category Cc, which str.isprintable() rejects.
+    _V1["control"]: "not text.isprintable()",
+    # "://" or the "." of "www.".
+    _V1["url"]: '"://" in text or "." in text',
+    _V1["email"]: '"@" in text',
+    # "(?:\.\d+)+" needs a "." and a digit.
+    _V1["version"]: 'digit and "." in text',
+    # Every alternative needs a digit (the first one through its look-ahead) and one of: a
+    # Japanese keyword (all contain 番号 or 注文), "#", "-", or the first letter of order/ticket.
+    # Under re.IGNORECASE "o" and "t" match only o, O, t, T (checked over all code points in
+    # tests/test_cleaning_speed.py).
+    _V1["order"]: (
+        'digit and ("番号" in text or "注文" in text or "#" in text or "-" in text or "o" in text '
+        'or "O" in text or "t" in text or "T" in text)'
+    ),
+    # The first alternative has a digit then "-", the two others ten digits in a row starting
+    # with a literal "0" (two simple searches are faster than one with an alternation).
+    _V1["phone"]: 'digit and ("-" in text and _digit_dash(text) is not None or "0" in text and _ten_digits(text) is not None)',
+    # "([-=*_~#・･.―─━ー＿])\1{2,}": three equal separator characters, which "sep" looks for.
+    _V1["separator"]: "sep",
+    _V1["digits"]: "digit",
+    # "\s+" -> " " changes the text only if it has a whitespace character other than " " (all
+    # of them are categories Cc or Z*, which str.isprintable() rejects) or two spaces in a row.
+    _V1["whitespace"]: '"  " in text or not text.isprintable()',
+}
+
+_DIGIT = re.compile(r"\d").search
+_DIGIT_DASH = re.compile(r"\d-").search
+_TEN_DIGITS = re.compile(r"\d{10}").search
+_SEPARATOR_CHARS = "-=*_~#・･.―─━ー＿"
+
+#: Per text flags used by the guards: name -> the pattern searched (once per text, and again
+#: after a rule whose replacement could make the flag true, see ``_may_set``).
+#: "sep" is tested as '"--" in text or <search>' (an alternation would be searched more slowly).
+_FLAGS: dict[str, str] = {"digit": r"\d", "sep": r"([=*_~#・･.―─━ー＿])\1\1"}
+
+
+def _may_set(flag: str, replacement: str) -> bool:
+    """True if substituting ``replacement`` could make ``flag`` true on a text where it was false.
+
+    A group reference (backslash) can copy anything; a digit brings a digit; for ``sep``, an
+    empty replacement joins its neighbours and a separator character can extend a run.
+    """
+    if "\\" in replacement:
+        return True
+    if flag == "digit":
+        return any(ch.isdecimal() for ch in replacement)
+    return replacement == "" or any(ch in _SEPARATOR_CHARS for ch in replacement)
+
+
+# NFKC maps each full-width ASCII form (U+FF01..U+FF5E) and the ideographic space (U+3000) to one
+# ASCII character, its compatibility decomposition (UAX #15). Replacing them first changes
+# nothing in the NFKD of the text, hence nothing in its NFKC (which is the canonical composition
+# of the NFKD); if the result is already in NFKC it is the answer, without the costlier full
+# normalisation. Japanese text often has a few such characters (？, ！, （, １...) and nothing else
+# to normalise.
+_FULL_WIDTH = {chr(c): unicodedata.normalize("NFKD", chr(c)) for c in [*range(0xFF01, 0xFF5F), 0x3000]}
+_FIND_FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]").findall
+
+
+def _nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, faster when only full-width ASCII needs mapping."""
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    for char in set(_FIND_FULL_WIDTH(text)):
+        text = text.replace(char, _FULL_WIDTH[char])
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    return unicodedata.normalize("NFKC", text)
+
+
+def _lower_keep_placeholders(text: str) -> str:
+    """Lower-case ``text`` except the placeholders (``<EMAIL>`` stays ``<EMAIL>``)."""
+    if "<" not in text:  # no placeholder: the split below would give [text]
+        return text.lower()
+    parts = PLACEHOLDER_RE.split(text)
+    placeholders = PLACEHOLDER_RE.findall(text)
+    out = [parts[0].lower()]
+    for placeholder, part in zip(placeholders, parts[1:]):
+        out.append(placeholder)
+        out.append(part.lower())
+    return "".join(out)
+
+
+def _flag_test(flag: str) -> str:
+    test = f"_{flag}(text) is not None"
+    return f'"--" in text or {test}' if flag == "sep" else test
+
+
+def _build(rules: tuple[CleaningRule, ...], nfkc: bool, lowercase: bool) -> Callable[[str], str]:
+    """Compile ``rules`` into one function ``text -> cleaned text`` (see :func:`clean`).
+
+    The function is generated Python (one ``if guard: text = sub(replacement, text)`` per rule,
+    see ``_GUARDS``), which spares a loop step and a call per rule. Only the guard expressions
+    and flag names above, fixed in this module, are written into its source; patterns and
+    replacements (which come from bundles) are passed in as objects, never as code.
+    """
+    namespace: dict = {
+        "_nfkc": _nfkc, "_lower": _lower_keep_placeholders, "_is_normalized": unicodedata.is_normalized,
+        "_digit_dash": _DIGIT_DASH, "_ten_digits": _TEN_DIGITS,
+    }
+    source = ["def run(text):"]
+    if nfkc:
+        source.append('    if not _is_normalized("NFKC", text):\n        text = _nfkc(text)')
+    for flag, pattern in _FLAGS.items():
+        namespace[f"_{flag}"] = re.compile(pattern).search
+        source.append(f"    {flag} = {_flag_test(flag)}")
+    for i, rule in enumerate(rules):
+        namespace[f"sub{i}"] = re.compile(rule.pattern).sub
+        namespace[f"rep{i}"] = rule.replacement
+        guard = _GUARDS.get(rule.pattern)
+        indent = "    "
+        if guard is not None:
+            source.append(f"    if {guard}:")
+            indent = "        "
+        source.append(f"{indent}text = sub{i}(rep{i}, text)")
+        for flag in _FLAGS:
+            if _may_set(flag, rule.replacement):
+                source.append(f"{indent}{flag} = {_flag_test(flag)}")
+    source.append("    text = text.strip()")
+    if lowercase:
+        source.append('    return text.lower() if "<" not in text else _lower(text)')
+    else:
+        source.append("    return text")
+    exec("\n".join(source), namespace)  # noqa: S102 - the source is built from this module's constants
+    return namespace["run"]
+
+
+_compiled: dict[tuple[int, bool, bool], tuple[tuple[CleaningRule, ...], Callable[[str], str]]] = {}
+
+
 @functools.lru_cache(maxsize=64)
-def _compile(rules: tuple[CleaningRule, ...]) -> tuple[tuple[re.Pattern[str], str], ...]:
-    return tuple((re.compile(rule.pattern), rule.replacement) for rule in rules)
+def _build_cached(rules: tuple[CleaningRule, ...], nfkc: bool, lowercase: bool) -> Callable[[str], str]:
+    return _build(rules, nfkc, lowercase)
+
+
+def _cleaner(rules: tuple[CleaningRule, ...], nfkc: bool = True, lowercase: bool = False) -> Callable[[str], str]:
+    """The compiled form of ``rules``: cached by the tuple's identity (cheap), then by value."""
+    key = (id(rules), nfkc, lowercase)
+    entry = _compiled.get(key)
+    if entry is not None and entry[0] is rules:
+        return entry[1]
+    rules = tuple(rules)
+    run = _build_cached(rules, nfkc, lowercase)
+    if len(_compiled) >= 256:
+        _compiled.clear()
+    _compiled[(id(rules), nfkc, lowercase)] = (rules, run)  # keeps ``rules`` alive: its id stays unique
+    return run
 
 
 def normalize(text: str) -> str:
     """Return ``text`` in Unicode NFKC (UAX #15), e.g. ``"ＩＤ１２３ ｱﾌﾟﾘ"`` → ``"ID123 アプリ"``."""
-    return unicodedata.normalize("NFKC", text)
+    return _nfkc(text)
 
 
 def clean(text: str, rules: tuple[CleaningRule, ...] = DEFAULT_RULES, nfkc: bool = True) -> str:
     """Clean one question: NFKC (if ``nfkc``), then each rule in order, then strip.
+
+    The result is exactly ``re.sub(rule.pattern, rule.replacement, text)`` for each rule in
+    turn; rules that cannot match (see ``_GUARDS``) are skipped without running their regex.
 
     Args:
         text: the raw question, any length (characters).
@@ -130,8 +299,4 @@ def clean(text: str, rules: tuple[CleaningRule, ...] = DEFAULT_RULES, nfkc: bool
         >>> clean("ＩＤ：ｙａｍａｄａ＠ｅｘａｍｐｌｅ．ｃｏｍ　注文番号：AB-12345678 ーーーーー")
         'ID: <EMAIL> <ORDER>'
     """
-    if nfkc:
-        text = normalize(text)
-    for pattern, replacement in _compile(tuple(rules)):
-        text = pattern.sub(replacement, text)
-    return text.strip()
+    return _cleaner(rules, nfkc)(text)

@@ -8,10 +8,11 @@ back from it at serving time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from preprocessing.cleaning import DEFAULT_RULES, PLACEHOLDER_RE, CleaningRule, clean
-from preprocessing.tokenizer import TOKEN_FORMS, tokenize
+from preprocessing.cleaning import DEFAULT_RULES, CleaningRule, _cleaner
+from preprocessing.tokenizer import TOKEN_FORMS, _wakati_parser, tokenize
 
 
 @dataclass(frozen=True)
@@ -54,21 +55,17 @@ class PreprocessSettings:
         )
 
 
-def _lower_keep_placeholders(text: str) -> str:
-    """Lower-case ``text`` except the placeholders (``<EMAIL>`` stays ``<EMAIL>``)."""
-    parts = PLACEHOLDER_RE.split(text)
-    placeholders = PLACEHOLDER_RE.findall(text)
-    out = [parts[0].lower()]
-    for placeholder, part in zip(placeholders, parts[1:]):
-        out.append(placeholder)
-        out.append(part.lower())
-    return "".join(out)
-
-
 def clean_text(text: str, settings: PreprocessSettings) -> str:
-    """Return ``text`` cleaned as :func:`preprocess` cleans it (NFKC, rules, lower-case)."""
-    cleaned = clean(text, settings.rules, nfkc=settings.nfkc)
-    return _lower_keep_placeholders(cleaned) if settings.lowercase else cleaned
+    """Return ``text`` cleaned as :func:`preprocess` cleans it (NFKC, rules, lower-case).
+
+    That is ``preprocessing.cleaning.clean(text, settings.rules, settings.nfkc)``, then, with
+    ``settings.lowercase``, ``str.lower()`` on everything but the placeholders.
+
+    Example:
+        >>> clean_text("ＷｉＦｉにつながりません yamada@example.com", PreprocessSettings())
+        'wifiにつながりません <EMAIL>'
+    """
+    return _cleaner(settings.rules, settings.nfkc, settings.lowercase)(text)
 
 
 def preprocess(text: str, settings: PreprocessSettings) -> list[str]:
@@ -85,4 +82,32 @@ def preprocess(text: str, settings: PreprocessSettings) -> list[str]:
         >>> preprocess("ﾊﾟｽﾜｰﾄﾞを忘れました。 yamada@example.com", PreprocessSettings())
         ['パスワード', 'を', '忘れ', 'まし', 'た', '。', '<EMAIL>']
     """
-    return tokenize(clean_text(text, settings), settings.token_form)
+    text = _cleaner(settings.rules, settings.nfkc, settings.lowercase)(text)
+    if "<" in text or settings.token_form != "surface" or not text:
+        return tokenize(text, settings.token_form)
+    return _wakati_parser()(text).split()  # tokenize()'s own fast path, one call less
+
+
+def preprocess_batch(texts: Sequence[str], settings: PreprocessSettings) -> list[list[str]]:
+    """``[preprocess(text, settings) for text in texts]``, faster for many questions.
+
+    All questions are cleaned first, then all are tokenized, so that MeCab's dictionary stays in
+    the processor caches between questions instead of competing with the cleaning code.
+
+    Args:
+        texts: raw questions.
+        settings: as for :func:`preprocess`.
+
+    Returns:
+        One token list per question, in order.
+
+    Example:
+        >>> preprocess_batch(["返品したい", "-----"], PreprocessSettings())
+        [['返品', 'し', 'たい'], []]
+    """
+    run = _cleaner(settings.rules, settings.nfkc, settings.lowercase)
+    cleaned = [run(text) for text in texts]
+    if settings.token_form != "surface":
+        return [tokenize(text, settings.token_form) for text in cleaned]
+    parse = _wakati_parser()
+    return [parse(text).split() if text and "<" not in text else tokenize(text) for text in cleaned]
