@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from preprocessing.cleaning import DEFAULT_RULES, CleaningRule, _cleaner
+from preprocessing.cleaning import DEFAULT_RULES, PLACEHOLDER_RE, CleaningRule, _cleaner
 from preprocessing.tokenizer import TOKEN_FORMS, _wakati_parser, tokenize
 
 
@@ -111,3 +111,31 @@ def preprocess_batch(texts: Sequence[str], settings: PreprocessSettings) -> list
         return [tokenize(text, settings.token_form) for text in cleaned]
     parse = _wakati_parser()
     return [parse(text).split() if text and "<" not in text else tokenize(text) for text in cleaned]
+
+
+def has_content(cleaned: str) -> bool:
+    """True if a cleaned question carries words: a letter outside the placeholders.
+
+    The one rule, for the loader, the form, the API and the command line, for telling a question
+    from noise: after removing placeholders (``<URL>``, ``<EMAIL>``, ``<TEL>``, ``<ORDER>`` or any
+    ``<UPPERCASE>`` token of a custom rule), the text must have at least one character of Unicode
+    general category L* (Lu, Ll, Lt, Lm, Lo: kana, kanji, Latin, the prolonged sound mark ー...),
+    which is what ``str.isalpha`` tests (Python docs, ``str.isalpha``). Digits, symbols,
+    punctuation, emoji and whitespace are not words: ``"0120-000-000"`` or ``"！！！？？？"`` says
+    nothing a router can use, and a question of only symbols often comes from text lost to ``?``
+    in a lossy encoding conversion.
+
+    Args:
+        cleaned: a question after :func:`clean_text` (on raw text the placeholders would not be
+            there yet, and e.g. a bare URL would count as words).
+
+    Returns:
+        ``True`` if the question has content.
+
+    Example:
+        >>> [has_content(q) for q in ["ログイン", "a", "！！！？？？", "😢😢", "0120-000-000", "<URL> <TEL>"]]
+        [True, True, False, False, False, False]
+    """
+    if "<" in cleaned:
+        cleaned = PLACEHOLDER_RE.sub(" ", cleaned)
+    return any(char.isalpha() for char in cleaned)
