@@ -74,7 +74,11 @@ _SEPARATOR = r"([-=*_~#・･.―─━ー＿])\1{2,}"
 # URL ("https://example.com/faqをご覧ください") is therefore not swallowed by it.
 _URL_CHARS = r"[A-Za-z0-9\-._~:/?#\[\]@!$&*+,;=%]"
 
-DEFAULT_RULES: tuple[CleaningRule, ...] = (
+#: The rule list of the first bundles, before the e-mail convention rules. Bundles carry their
+#: own list, so this constant is not needed to load them; it names the list for tests and for
+#: bench/check_cleaning_equivalence.py, which check that old bundles still clean as they did.
+#: Never change a rule in it: make a new rule (and a new default) instead.
+RULES_V1: tuple[CleaningRule, ...] = (
     # Control characters (C0 except tab/newline/carriage return, and DEL): exports contain
     # stray ones, and MeCab reads a C string, so a NUL would silently end the question there.
     CleaningRule("control", r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", " "),
@@ -105,10 +109,81 @@ DEFAULT_RULES: tuple[CleaningRule, ...] = (
 )
 
 
-#: The rule list of the first bundles (before the e-mail convention rules were added). Bundles
-#: carry their own list, so this constant is not needed to load them; it names the list for
-#: tests and benchmarks that check that old bundles still clean exactly as they did.
-RULES_V1: tuple[CleaningRule, ...] = DEFAULT_RULES
+# --- Japanese e-mail conventions -------------------------------------------------------------
+# Customers write to a support desk as they write any business e-mail: a greeting (挨拶), the
+# question, a closing formula (結び), a signature, and often the quoted earlier mail. None of it
+# says which team should answer, and it is most of the text of a short question, so it is
+# removed. Every pattern is conservative: it matches only fixed formulas or a block the
+# conventions mark off, and never text that could be the question (tests/test_email_rules.py).
+# The patterns see NFKC text: "＞" is ">", "：" is ":", "－" is "-", "！" is "!".
+
+# A header line introducing a quoted mail: "On Mon, 5 Feb 2024, Taro <taro@example.com> wrote:"
+# (English clients), "2024年2月5日 10:00 山田 太郎 書きました:" (Japanese ones), or Gmail's
+# Japanese "2024年2月5日(月) 10:00 山田 太郎 <taro@example.com>:". Only the line goes.
+_QUOTE_HEADER = (
+    r"(?m)^[ \t]*(?:On\s[^\n]{1,200}?\swrote:"
+    r"|\d{4}[年/.-]\d{1,2}[月/.-]\d{1,2}日?[^\n]{0,200}?(?:書きました|wrote):?"
+    r"|\d{4}年\d{1,2}月\d{1,2}日\([月火水木金土日]\)[ \t]*\d{1,2}:\d{2}[^\n]{0,200}?>:)[ \t]*$"
+)
+# Quoted lines: a line starting with ">" (RFC 3676 section 4.5, the quote indicator; "＞" after
+# NFKC). Only in multi-line text: the line must end with a newline or follow one, so that a
+# one-line question starting with ">" is kept. The line break is kept (replacement "\n").
+_QUOTED_LINE = r"(?m)^[ \t]*>.*\n|(?<=\n)[ \t]*>.*"
+# Greetings (customer side only: the shop's own "いつもご利用ありがとうございます" is not here).
+_GREETING = (
+    r"(?:(?:いつも|平素より|平素は)(?:大変)?)?お世話に(?:なっております|なっています|なります)"
+    r"|はじめまして|初めまして|お疲れ(?:様|さま)です|突然の(?:ご連絡|メール|お問い合わせ)(?:を|で)?失礼(?:いた|致)?します"
+    r"|ご担当(?:者)?(?:様|さま)(?=[\s、,。!]|\Z)"  # as an address line, not "ご担当者様をご紹介ください"
+)
+_GREETING = f"(?:{_GREETING})[。.!、,]?"
+# Closings: "よろしくお願いします" and its politer and kanji forms, with "以上、" or "どうぞ"
+# before them. A bare "お願いします" ("返品をお願いします") is a request and stays.
+_CLOSING = (
+    r"(?:以上(?:です)?[、,。]?[ \t]*)?(?:どうぞ|何卒|なにとぞ)?(?:よろしく|宜しく)(?:お|御)願い(?:いた|致)?(?:します|申し上げます)"
+    r"[。.!]*"
+)
+# Signature after a "-- " line (RFC 3676 section 4.3, the signature separator line "-- "; also
+# "--"): the line and everything after it, provided some text comes before it.
+_SIGNATURE = r"(?<=\S)\s*\n[ \t]*--[ \t]*(?=\r?\n|\Z)[\s\S]*"
+# A signature block at the end, as exports flatten it onto the question's line:
+# "... 注文No.6710167856 ---------- 伊藤 由美", "... ＝＝＝＝＝ 株式会社サンプル 佐藤 Mail: <EMAIL>",
+# "... ---- Sent from my iPhone". It is: a separator ("--", a run of three or more -, =, *, _, #,
+# box-drawing lines, or of four or more ー) right after text (a character that is not a space or
+# a separator, or a masked e-mail/phone/URL/order number with text before it); then, to the end
+# and within 120 characters, only short words (names, company, department, TEL, Mail, masked
+# contacts, more separators) with no sentence punctuation (。、?!「」), no predicate (ます, です,
+# たい, ない, した...), and no four hiragana in a row (について, ください): a question after a
+# separator has those. A separator at the very start ("-- http://... 質問") is never one.
+_SIGNATURE_WORD_CHAR = (
+    r"(?!ます|ません|です|でした|ください|下さい|たい|ない|した|って|けど|ので|[ぁ-ゖ]{4})"
+    r"[^\s。、,?!「」『』]"
+)
+# Python's look-behind needs a fixed width: one per placeholder and number of spaces before it.
+_AFTER_PLACEHOLDER = "|".join(
+    rf"(?<=\S{chr(92) + 's'}{{{spaces}}}{placeholder})" for placeholder in PLACEHOLDERS for spaces in (1, 2, 3)
+)
+_SIGNATURE_BLOCK = (
+    r"(?:(?<=[^\s<>\-=*_#―─━ー＿])|" + _AFTER_PLACEHOLDER + ")"
+    r"\s*(?:--|([=*_#―─━＿\-])\1{2,}|ー{4,})(?=\s|\Z)(?=[\s\S]{0,120}\Z)"
+    r"(?:\s+(?:" + _SIGNATURE_WORD_CHAR + r")+)*\s*\Z"
+)
+
+#: The default rules: :data:`RULES_V1` with the e-mail convention rules. Quoted mail goes first
+#: (its URLs and numbers are not the customer's question); greetings and closings before the
+#: signatures (a closing between a separator and a name would hide the signature); signatures
+#: after the masking (a masked contact is part of a signature) and before the separator rule
+#: (which would remove the separator that marks them).
+DEFAULT_RULES: tuple[CleaningRule, ...] = (
+    RULES_V1[0],  # control
+    CleaningRule("quote_header", _QUOTE_HEADER, " "),
+    CleaningRule("quoted_line", _QUOTED_LINE, "\n"),
+    *RULES_V1[1:6],  # url, email, version, order, phone
+    CleaningRule("greeting", _GREETING, " "),
+    CleaningRule("closing", _CLOSING, " "),
+    CleaningRule("signature", _SIGNATURE, " "),
+    CleaningRule("signature_block", _SIGNATURE_BLOCK, " "),
+    *RULES_V1[6:],  # separator, digits, whitespace
+)
 
 _V1 = {rule.name: rule.pattern for rule in RULES_V1}
 
@@ -149,6 +224,14 @@ _GUARDS: dict[str, str] = {
     # "\s+" -> " " changes the text only if it has a whitespace character other than " " (all
     # of them are categories Cc or Z*, which str.isprintable() rejects) or two spaces in a row.
     _V1["whitespace"]: '"  " in text or not text.isprintable()',
+    _QUOTE_HEADER: '"wrote" in text or "書きました" in text or ">:" in text',
+    # Both alternatives need a ">" and a line break.
+    _QUOTED_LINE: '">" in text and "\\n" in text',
+    _GREETING: '"世話" in text or "めまして" in text or "疲れ" in text or "失礼" in text or "担当" in text',
+    _CLOSING: '"願い" in text',
+    _SIGNATURE: '"--" in text and "\\n" in text',
+    # Its separators: "--", runs of three of the characters "sep" looks for, or ーーーー.
+    _SIGNATURE_BLOCK: "sep",
 }
 
 _DIGIT = re.compile(r"\d").search

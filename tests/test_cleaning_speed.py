@@ -62,7 +62,7 @@ PIECES = [
     "・", "･", "...", "―", "─", "━", "ー", "ーーー", "＿", "<", ">", "＞", "<URL>", "<EMAIL>", "<X>", "\n", "\r\n", "\t",
     " ", "  ", "\u3000", "\xa0", "\u2028", "\x00", "\x07", "\x1f", "\x7f", "。", "？", "?", "！", "（", "）", "😢",
     "お世話になっております", "いつもお世話になります", "はじめまして", "お疲れ様です", "突然のご連絡失礼いたします",
-    "よろしくお願いいたします", "以上、よろしくお願いします", "宜しくお願い致します", "-- ", "山田 太郎", "株式会社サンプル",
+    "よろしくお願いいたします", "以上、よろしくお願いします", "宜しくお願い致します", "ご担当者様", "ご担当さま", "-- ", "山田 太郎", "株式会社サンプル",
     "TEL", "Mail:", "Sent from my iPhone", "On Mon, 1 Jan 2024, Taro wrote:", "2024年1月5日 山田 書きました：", "> ",
     # Whole matches of each rule, so that a wrong guard shows up quickly.
     "yamada@example.com", "ｓａｔｏ＠ｅｘａｍｐｌｅ．ｊｐ", "http://user@host.example.com/path", "https://example.jp/a?b=1",
@@ -92,6 +92,8 @@ RULE_LISTS = {"v1": RULES_V1, "default": DEFAULT_RULES, "custom": CUSTOM_RULES}
 @example(text="NO1 ABC 返品", rules="custom", nfkc=False)  # digits only appear after custom rules
 @example(text="電話 090１２３４５６７８", rules="v1", nfkc=False)  # full-width digits without NFKC
 @example(text="ＴＥＬ：０１２０－１２３－４５６", rules="default", nfkc=True)
+@example(text="返品\n>前回の回答\n追記", rules="default", nfkc=True)  # quoted line, no space anywhere
+@example(text="返品です。\n--\n山田です。", rules="default", nfkc=True)  # signature line, no space anywhere
 def test_clean_equals_the_plain_definition(text, rules, nfkc):
     rule_list = RULE_LISTS[rules]
     assert clean(text, rule_list, nfkc=nfkc) == reference_clean(text, rule_list, nfkc)
