@@ -23,6 +23,7 @@ and full-width spaces to ordinary spaces.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -228,10 +229,40 @@ _GUARDS: dict[str, str] = {
     # Both alternatives need a ">" and a line break.
     _QUOTED_LINE: '">" in text and "\\n" in text',
     _GREETING: '"世話" in text or "めまして" in text or "疲れ" in text or "失礼" in text or "担当" in text',
-    _CLOSING: '"願い" in text',
+    # (よろしく|宜しく)(お|御)願い: "しくお願い" or "しく御願い" (a bare "お願い" is common).
+    _CLOSING: '"しくお願い" in text or "しく御願い" in text',
     _SIGNATURE: '"--" in text and "\\n" in text',
     # Its separators: "--", runs of three of the characters "sep" looks for, or ーーーー.
     _SIGNATURE_BLOCK: "sep",
+}
+
+# Whitespace other than " " (str.isspace, which is what \s matches in a str pattern).
+_OTHER_WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+# Triggers: for a rule pattern, characters (the body of a regex character class) and literal
+# strings, one of which a text must contain for the rule to change it: a weaker necessary
+# condition than its guard, but one that merges with the other rules' into two searches. A run
+# of consecutive rules that all have triggers is skipped as a whole when a text has none of
+# their triggers (no rule can change the text, so it stays without triggers until the run ends):
+# the common case, as most questions have nothing to mask or remove.
+_TRIGGERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    _V1["control"]: (r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f", ()),
+    _V1["url"]: (".:", ()),
+    _V1["email"]: ("@", ()),
+    _V1["version"]: (".", ()),
+    _V1["order"]: (r"\d", ()),
+    _V1["phone"]: (r"\d", ()),
+    # Separator characters that are common alone ("Wi-Fi", "ホテル・旅館") are triggers only as
+    # a pair or run.
+    _V1["separator"]: (r"=*_~#―─━＿", ("--", "ーーー", "・・・", "･･･", "...")),
+    _V1["digits"]: (r"\d", ()),
+    _V1["whitespace"]: (_OTHER_WHITESPACE, ("  ",)),
+    _QUOTE_HEADER: (">", ("wrote", "書きました")),
+    _QUOTED_LINE: (">", ()),
+    _GREETING: ("", ("世話", "めまして", "疲れ", "失礼", "担当")),
+    _CLOSING: ("", ("くお願い", "く御願い")),
+    _SIGNATURE: ("", ("--",)),
+    _SIGNATURE_BLOCK: (r"=*_#―─━＿", ("--", "ーーーー")),
 }
 
 _DIGIT = re.compile(r"\d").search
@@ -309,24 +340,50 @@ def _build(rules: tuple[CleaningRule, ...], nfkc: bool, lowercase: bool) -> Call
         "_nfkc": _nfkc, "_lower": _lower_keep_placeholders, "_is_normalized": unicodedata.is_normalized,
         "_digit_dash": _DIGIT_DASH, "_ten_digits": _TEN_DIGITS,
     }
+    for flag, pattern in _FLAGS.items():
+        namespace[f"_{flag}"] = re.compile(pattern).search
     source = ["def run(text):"]
     if nfkc:
         source.append('    if not _is_normalized("NFKC", text):\n        text = _nfkc(text)')
-    for flag, pattern in _FLAGS.items():
-        namespace[f"_{flag}"] = re.compile(pattern).search
-        source.append(f"    {flag} = {_flag_test(flag)}")
-    for i, rule in enumerate(rules):
-        namespace[f"sub{i}"] = re.compile(rule.pattern).sub
-        namespace[f"rep{i}"] = rule.replacement
-        guard = _GUARDS.get(rule.pattern)
+    # Runs of consecutive rules with triggers (see _TRIGGERS), each behind one check.
+    triggered = lambda i: rules[i].pattern in _TRIGGERS  # noqa: E731
+    for run_number, (has_triggers, group) in enumerate(itertools.groupby(range(len(rules)), key=triggered)):
+        run = list(group)
         indent = "    "
-        if guard is not None:
-            source.append(f"    if {guard}:")
+        if has_triggers:
+            chars = "".join(sorted({_TRIGGERS[rules[i].pattern][0] for i in run}))
+            literals = sorted({lit for i in run for lit in _TRIGGERS[rules[i].pattern][1]})
+            tests = []
+            if chars:
+                namespace[f"_chars{run_number}"] = re.compile(f"[{chars}]").search
+                source.append(f"    found = _chars{run_number}(text)")
+                tests.append("found is not None")
+            if literals:
+                namespace[f"_literals{run_number}"] = re.compile("|".join(map(re.escape, literals))).search
+                tests.append(f"_literals{run_number}(text) is not None")
+            source.append(f"    if {' or '.join(tests)}:")
             indent = "        "
-        source.append(f"{indent}text = sub{i}(rep{i}, text)")
-        for flag in _FLAGS:
-            if _may_set(flag, rule.replacement):
-                source.append(f"{indent}{flag} = {_flag_test(flag)}")
+            # The flags, for this run's guards. When the trigger found first is a digit (\d is
+            # exactly str.isdecimal), the digit flag needs no search of its own.
+            for flag in _FLAGS:
+                test = _flag_test(flag)
+                if flag == "digit" and chars:
+                    test = f"found is not None and found.group().isdecimal() or {test}"
+                source.append(f"{indent}{flag} = {test}")
+        for i in run:
+            rule = rules[i]
+            namespace[f"sub{i}"] = re.compile(rule.pattern).sub
+            namespace[f"rep{i}"] = rule.replacement
+            guard = _GUARDS.get(rule.pattern) if has_triggers else None
+            inner = indent
+            if guard is not None:
+                source.append(f"{indent}if {guard}:")
+                inner = indent + "    "
+            source.append(f"{inner}text = sub{i}(rep{i}, text)")
+            if guard is not None:
+                for flag in _FLAGS:
+                    if _may_set(flag, rule.replacement):
+                        source.append(f"{inner}{flag} = {_flag_test(flag)}")
     source.append("    text = text.strip()")
     if lowercase:
         source.append('    return text.lower() if "<" not in text else _lower(text)')
