@@ -389,8 +389,11 @@ def _build(rules: tuple[CleaningRule, ...], nfkc: bool, lowercase: bool) -> Call
         source.append('    return text.lower() if "<" not in text else _lower(text)')
     else:
         source.append("    return text")
-    exec("\n".join(source), namespace)  # noqa: S102 - the source is built from this module's constants
-    return namespace["run"]
+    code = "\n".join(source)
+    exec(code, namespace)  # noqa: S102 - the source is built from this module's constants
+    run = namespace["run"]
+    run.source = code  # for tests and for reading what runs
+    return run
 
 
 _compiled: dict[tuple[int, bool, bool], tuple[tuple[CleaningRule, ...], Callable[[str], str]]] = {}

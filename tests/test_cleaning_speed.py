@@ -158,3 +158,23 @@ def test_settings_with_equal_rules_share_one_compiled_cleaner():
     assert cleaning._cleaner(a.rules, True, True) is cleaning._cleaner(DEFAULT_RULES, True, True)
     # A list (not a tuple) of rules works too.
     assert clean("返品 -----", list(DEFAULT_RULES)) == "返品"
+
+
+def test_every_guarded_rule_has_a_trigger():
+    # A rule with a guard but no trigger would break a run of guarded rules into two checks;
+    # one with a trigger but no guard would run its regex whenever the run's check passes.
+    assert set(cleaning._TRIGGERS) == set(cleaning._GUARDS)
+
+
+def test_other_whitespace_class_is_every_space_but_the_ascii_one():
+    pattern = re.compile(f"[{cleaning._OTHER_WHITESPACE}]")
+    assert [c for c in map(chr, range(0x110000)) if bool(pattern.fullmatch(c)) != (c.isspace() and c != " ")] == []
+
+
+def test_a_question_with_nothing_to_clean_skips_every_rule():
+    # The default rules sit behind one trigger check, so a plain question runs no rule's regex.
+    lines = cleaning._build(DEFAULT_RULES, True, True).source.splitlines()
+    assert lines[3] == "    found = _chars0(text)"
+    assert lines[4] == "    if found is not None or _literals0(text) is not None:"
+    assert all(line.startswith("        ") for line in lines[5:-2])  # every rule inside that check
+    assert lines[-2:] == ["    text = text.strip()", '    return text.lower() if "<" not in text else _lower(text)']
