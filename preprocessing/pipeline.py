@@ -8,7 +8,7 @@ back from it at serving time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from preprocessing.cleaning import DEFAULT_RULES, PLACEHOLDER_RE, CleaningRule, _cleaner
@@ -82,10 +82,30 @@ def preprocess(text: str, settings: PreprocessSettings) -> list[str]:
         >>> preprocess("ﾊﾟｽﾜｰﾄﾞを忘れました。 yamada@example.com", PreprocessSettings())
         ['パスワード', 'を', '忘れ', 'まし', 'た', '。', '<EMAIL>']
     """
-    text = _cleaner(settings.rules, settings.nfkc, settings.lowercase)(text)
-    if "<" in text or settings.token_form != "surface" or not text:
-        return tokenize(text, settings.token_form)
-    return _wakati_parser()(text).split()  # tokenize()'s own fast path, one call less
+    entry = _compiled.get(id(settings))
+    if entry is None or entry[0] is not settings:
+        entry = _compile(settings)
+    return entry[1](text)
+
+
+# Per settings object: (settings, text -> tokens), found by identity (a bundle keeps one object).
+_compiled: dict[int, tuple[PreprocessSettings, Callable[[str], list[str]]]] = {}
+
+
+def _compile(settings: PreprocessSettings) -> tuple[PreprocessSettings, Callable[[str], list[str]]]:
+    run = _cleaner(settings.rules, settings.nfkc, settings.lowercase)
+    form = settings.token_form
+
+    def clean_and_tokenize(text: str) -> list[str]:
+        text = run(text)
+        if text and "<" not in text and form == "surface":
+            return _wakati_parser()(text).split()  # tokenize()'s own fast path, one call less
+        return tokenize(text, form)
+
+    if len(_compiled) >= 256:
+        _compiled.clear()
+    entry = _compiled[id(settings)] = (settings, clean_and_tokenize)  # keeps settings alive: its id stays unique
+    return entry
 
 
 def preprocess_batch(texts: Sequence[str], settings: PreprocessSettings) -> list[list[str]]:
