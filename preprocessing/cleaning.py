@@ -2,8 +2,8 @@
 
 The rules mask what identifies a customer or a single ticket (e-mail addresses, URLs, phone
 numbers, order and ticket numbers) with placeholder tokens such as ``<EMAIL>``, remove what
-carries no meaning for routing (separator runs, version lines), map digits to ``0`` and collapse
-whitespace. Masking keeps the *fact* that a question mentions an order number (a useful signal
+carries no meaning for routing (quoted earlier mails, greetings, closing formulas, signatures,
+separator runs, version lines), map digits to ``0`` and collapse whitespace. Masking keeps the *fact* that a question mentions an order number (a useful signal
 for routing) while dropping the number itself (noise, and personal data).
 
 The order matters: URLs before e-mail addresses (a URL may contain ``user@host``), phone and
@@ -18,6 +18,16 @@ Python's ``\\b`` counts kana and kanji as word characters and finds no boundary 
 NFKC is Unicode normalisation form KC (Unicode Standard Annex #15): it maps full-width ASCII
 (``ＡＢＣ１２３``) to half-width, half-width katakana (``ｱﾌﾟﾘ``) to full-width (``アプリ``)
 and full-width spaces to ordinary spaces.
+
+Bundles keep the rule list they were trained with: :data:`RULES_V1` is the first list, and a
+rule's meaning never changes (new behaviour is a new rule in :data:`DEFAULT_RULES`).
+
+Speed: :func:`clean` is defined as ``re.sub`` of each rule in turn, but does not run a regex
+that cannot change the text: each known rule has a guard (a cheap necessary condition such as
+``"@" in text``) and a trigger, and one check of all triggers skips every rule for the many
+questions with nothing to clean. The rules are compiled into one generated function per rule
+list. tests/test_cleaning_speed.py and bench/check_cleaning_equivalence.py check that the
+output is exactly that of the plain definition.
 """
 
 from __future__ import annotations
