@@ -7,7 +7,6 @@ unless the caller asked to skip bad rows.
 
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -42,15 +41,6 @@ class Examples:
         )
 
 
-def has_word(text: str) -> bool:
-    """True if ``text`` has a letter or digit (Unicode categories L* or N*: kana, kanji, Latin...).
-
-    A question of only symbols (``"？？？！"``, ``"////"``) usually comes from a broken export,
-    e.g. text lost to ``?`` in a lossy encoding conversion, so it is treated as a bad row.
-    """
-    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
-
-
 def prepare_examples(
     loaded: LoadResult,
     settings: PreprocessSettings,
@@ -60,11 +50,12 @@ def prepare_examples(
     """Clean and tokenize every ticket of ``loaded`` with the shared preprocessing.
 
     Questions empty after cleaning (only a signature separator, a version line...) are dropped
-    and counted under ``drops["empty after cleaning"]``. Questions of only symbols are bad rows.
+    and counted under ``drops["empty after cleaning"]``. Questions without words (only symbols,
+    digits or placeholders: ``preprocessing.pipeline.has_content``) are bad rows.
 
     Raises:
-        TicketFileError: for a symbols-only question unless ``skip_bad_rows`` (then counted
-            under ``drops["only symbols"]``).
+        TicketFileError: for a question without words unless ``skip_bad_rows`` (then counted
+            under ``drops["no words"]``).
     """
     if loaded.skipped:
         drops["unreadable rows skipped"] += len(loaded.skipped)
@@ -74,10 +65,10 @@ def prepare_examples(
         if not document.cleaned:
             drops["empty after cleaning"] += 1
             continue
-        if not has_word(document.cleaned):
+        if not document.has_content:
             if not skip_bad_rows:
-                raise TicketFileError(loaded.path, ticket.line, f"question has only symbols, no words: {ticket.question[:40]!r}")
-            drops["only symbols"] += 1
+                raise TicketFileError(loaded.path, ticket.line, f"question has no words (only symbols, digits or placeholders): {ticket.question[:40]!r}")
+            drops["no words"] += 1
             continue
         examples.tickets.append(ticket)
         examples.cleaned.append(document.cleaned)

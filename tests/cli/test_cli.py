@@ -229,7 +229,7 @@ def broken_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "missing label column": ("header.tsv", "id\tquestion\tanswer\nT1\t返品したい\t承知しました\n".encode(), "1: no column named 'category'"),
         "non-UTF-8": ("sjis.tsv", good.encode() + "T5\t文字化け\t回答\t支払い\n".encode("shift_jis"), "5: bytes that are not UTF-8"),
         "one example": ("lonely.tsv", (good + "T5\t荷物が届きません\t回答\t配送\n").encode(), "5: category '配送' has only 1 example"),
-        "only symbols": ("symbols.tsv", (good + "T5\t？？？！！\t回答\t支払い\n").encode(), "5: question has only symbols"),
+        "only symbols": ("symbols.tsv", (good + "T5\t？？？！！\t回答\t支払い\n").encode(), "5: question has no words"),
     }
     out = {}
     for name, (filename, content, message) in files.items():

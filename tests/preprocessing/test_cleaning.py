@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from preprocessing.cleaning import DEFAULT_RULES, PLACEHOLDERS, CleaningRule, clean, normalize
+from preprocessing.cleaning import DEFAULT_RULES, PLACEHOLDERS, RULES_V1, CleaningRule, clean, normalize
 from preprocessing.pipeline import PreprocessSettings, clean_text, preprocess
 from preprocessing.tokenizer import tokenize
 
@@ -18,8 +18,20 @@ def test_default_rules_are_the_documented_ones_in_order():
     # The order is part of the behaviour (URL before e-mail, numbers before digits), so a
     # reordering must show up here and in the order tests below.
     assert [rule.name for rule in DEFAULT_RULES] == [
+        "control", "quote_header", "quoted_line", "url", "email", "version", "order", "phone",
+        "greeting", "closing", "signature", "signature_block", "separator", "digits", "whitespace",
+    ]
+
+
+def test_the_first_bundles_rule_list_is_kept_unchanged():
+    # Old bundles carry this list; the default only gained rules, none of these changed.
+    assert [rule.name for rule in RULES_V1] == [
         "control", "url", "email", "version", "order", "phone", "separator", "digits", "whitespace",
     ]
+    assert [rule for rule in DEFAULT_RULES if rule.name in {r.name for r in RULES_V1}] == list(RULES_V1)
+    assert RULES["phone"].pattern == (
+        r"(?:\+81[- ]?|(?<![\d-])0)\d{1,4}-\d{1,4}-\d{3,4}(?![\d-])|(?<!\d)0[5789]0\d{8}(?!\d)|(?<!\d)0\d{9}(?!\d)"
+    )
 
 
 def test_control_rule_removes_nul_and_other_control_characters():
@@ -145,8 +157,14 @@ def test_phone_rule(raw, expected):
 
 @pytest.mark.parametrize("separator", ["-----", "=====", "ーーー", "＊＊＊", "***", "＝＝＝＝＝", "ーーーーー", "----------"])
 def test_separator_rule_removes_runs(separator):
-    assert clean(f"よろしくお願いします {separator} 山田") == "よろしくお願いします 山田"
+    # The first bundles' rules: only the run goes. (The default rules also take the closing
+    # formula and the signature after the run, see tests/test_email_rules.py.)
+    assert clean(f"よろしくお願いします {separator} 山田", RULES_V1) == "よろしくお願いします 山田"
     assert clean(f"{separator}返品したいです{separator}") == "返品したいです"
+    # A signature needs four ー or more (three may be an exclamation: "届かないーーー"), so the
+    # name stays after ーーー.
+    expected = "返品したいです 山田" if separator == "ーーー" else "返品したいです"
+    assert clean(f"返品したいです {separator} 山田") == expected
 
 
 @pytest.mark.parametrize("word", ["ラーメン", "サーバー", "コーヒー", "スーパーマーケット", "ユーザー"])
@@ -157,8 +175,11 @@ def test_single_prolonged_sound_marks_in_words_are_not_separators(word):
 
 
 def test_two_dashes_are_not_a_separator_run():
-    # The rule needs three or more: a "--" signature marker stays (it is not a run).
-    assert clean("再送 -- 山田") == "再送 -- 山田"
+    # The separator rule needs three or more: "--" stays with the first bundles' rules. With
+    # the default rules, "--" followed by a name at the end is a signature.
+    assert clean("再送 -- 山田", RULES_V1) == "再送 -- 山田"
+    assert clean("再送 -- 山田") == "再送"
+    assert clean("A--B 型番です") == "A--B 型番です"
 
 
 @pytest.mark.parametrize(
@@ -266,7 +287,7 @@ def test_preprocess_settings_round_trip_through_json_replays_the_same_cleaning()
 def test_default_settings_round_trip_through_json():
     settings = PreprocessSettings()
     data = json.loads(json.dumps(settings.to_dict(), ensure_ascii=False))
-    assert [rule["name"] for rule in data["rules"]][:2] == ["control", "url"]
+    assert [rule["name"] for rule in data["rules"]][:4] == ["control", "quote_header", "quoted_line", "url"]
     # The control-character pattern survives JSON (escapes, not raw control bytes).
     assert PreprocessSettings.from_dict(data) == settings
     assert clean_text("返品\x00したい", PreprocessSettings.from_dict(data)) == "返品 したい"

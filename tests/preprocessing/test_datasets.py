@@ -190,16 +190,24 @@ def test_missing_label_column_in_header(tmp_path):
 
 
 def test_missing_text_column_in_header(tmp_path):
-    path = write(tmp_path / "t.csv", "id,body,category\n1,返品したい,返品・返金\n")
-    assert str(error_of(path)).startswith(f"{path}:1: no column named 'question'")
+    # A header (it has a category column) without any question column.
+    path = write(tmp_path / "t.csv", "id,件名,カテゴリ\n1,返品について,返品・返金\n")
+    assert str(error_of(path)) == (
+        f"{path}:1: no column named 'question' in the header (columns: id, 件名, カテゴリ); "
+        "pass --text-column (text_column) naming the question column"
+    )
+    loaded = load_tickets(path, text_column="件名")
+    assert [(t.id, t.question, t.category) for t in loaded.tickets] == [("1", "返品について", "返品・返金")]
 
 
 def test_header_with_other_column_names_is_not_read_as_a_ticket(tmp_path):
-    # "id, text, label" is a header, not a first ticket labeled "label".
+    # "id, text, label" is a header, not a first ticket labeled "label"; its names are usual ones.
     path = write(tmp_path / "t.tsv", "id\ttext\tlabel\n1\t返品したい\t返品・返金\n2\t届かない\t配送\n")
-    assert str(error_of(path)).startswith(f"{path}:1: no column named 'question' in the header (columns: id, text, label)")
-    loaded = load_tickets(str(path), text_column="text", label_column="label")
-    assert [(t.question, t.category, t.line) for t in loaded.tickets] == [("返品したい", "返品・返金", 2), ("届かない", "配送", 3)]
+    for loaded in (load_tickets(path), load_tickets(path, text_column="text", label_column="label")):
+        assert [(t.id, t.question, t.category, t.line) for t in loaded.tickets] == [
+            ("1", "返品したい", "返品・返金", 2), ("2", "届かない", "配送", 3),
+        ]
+        assert loaded.columns == {"question": "text", "label": "label", "id": "id"}
 
 
 def test_wrong_number_of_fields(tmp_path):
@@ -229,9 +237,11 @@ def test_empty_question(tmp_path):
     assert str(error_of(path)) == f"{path}:2: empty question"
 
 
-def test_blank_line_in_the_middle(tmp_path):
-    path = write(tmp_path / "t.tsv", "T1\t返品したい\t回答\t返品・返金\n\nT2\t届かない\t回答\t配送\n")
-    assert str(error_of(path)) == f"{path}:2: blank line"
+def test_blank_line_in_the_middle_is_skipped_and_counted(tmp_path):
+    path = write(tmp_path / "t.tsv", "T1\t返品したい\t回答\t返品・返金\n\n  \nT2\t届かない\t回答\t配送\n\n")
+    loaded = load_tickets(path)
+    assert [(t.id, t.line) for t in loaded.tickets] == [("T1", 1), ("T2", 4)]
+    assert (loaded.blank_lines, loaded.skipped) == (3, [])
 
 
 def test_non_utf8_bytes_name_the_line(tmp_path):
@@ -298,7 +308,8 @@ def test_skip_bad_rows_counts_every_skipped_row(tmp_path):
     )
     loaded = load_tickets(str(path), skip_bad_rows=True)
     assert [t.id for t in loaded.tickets] == ["T1", "T5", "T6"]
-    assert sorted(e.line for e in loaded.skipped) == [2, 3, 4, 6]
+    assert sorted(e.line for e in loaded.skipped) == [2, 3, 4]
+    assert loaded.blank_lines == 1  # line 6: skipped and counted, not a bad row
     assert all(str(e).startswith(f"{path}:{e.line}: ") for e in loaded.skipped)
 
 

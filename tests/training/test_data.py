@@ -11,7 +11,7 @@ from preprocessing.datasets import load_tickets
 from preprocessing.errors import TicketFileError
 from preprocessing.pipeline import PreprocessSettings
 from training.config import TrainConfig
-from training.data import drop_rare_categories, has_word, prepare_examples
+from training.data import drop_rare_categories, prepare_examples
 from training.run import train
 
 SETTINGS = PreprocessSettings()
@@ -58,14 +58,14 @@ def test_only_symbols_question_is_an_error_naming_the_line(tmp_path):
     with pytest.raises(TicketFileError) as info:
         prepare_examples(load_tickets(path), SETTINGS, Counter())
     assert info.value.line == 3
-    assert str(info.value).startswith(f"{path}:3: question has only symbols, no words")
+    assert str(info.value).startswith(f"{path}:3: question has no words")
 
 
 def test_only_symbols_question_is_counted_with_skip_bad_rows(tmp_path):
     path = tsv(tmp_path / "t.tsv", BASE_ROWS[:2] + [("？？？！！", "支払い"), ("////", "支払い")] + BASE_ROWS[2:])
     drops: Counter = Counter()
     examples = prepare_examples(load_tickets(path), SETTINGS, drops, skip_bad_rows=True)
-    assert drops["only symbols"] == 2
+    assert drops["no words"] == 2
     assert len(examples) == 4
 
 
@@ -81,14 +81,6 @@ def test_unreadable_rows_skipped_by_the_loader_are_counted(tmp_path):
     examples = prepare_examples(load_tickets(str(path), skip_bad_rows=True), SETTINGS, drops)
     assert drops["unreadable rows skipped"] == 2
     assert [t.id for t in examples.tickets] == ["T1", "T4"]
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [("返品", True), ("ABC", True), ("0", True), ("？？？！！", False), ("?!/", False), ("<>", False), ("", False), ("😊", False)],
-)
-def test_has_word(text, expected):
-    assert has_word(text) is expected
 
 
 def test_category_with_one_example_is_an_error_naming_its_line(tmp_path):
@@ -120,7 +112,7 @@ def test_train_refuses_a_category_with_one_example(tmp_path):
 
 def test_train_refuses_a_symbols_only_question(tmp_path):
     path = tsv(tmp_path / "t.tsv", BASE_ROWS + [("？？？！！", "支払い")])
-    with pytest.raises(TicketFileError, match=r":5: question has only symbols"):
+    with pytest.raises(TicketFileError, match=r":5: question has no words"):
         train(path, tmp_path / "models", TrainConfig(epochs=1), log=lambda line: None, verbose=0)
 
 
