@@ -497,3 +497,45 @@ def test_the_default_database_is_in_the_models_directory(trained_bundle_dir: Pat
     app = create_app({"TESTING": True, "MODEL_PATH": str(models), "DB_URL": f"sqlite:///{tmp_path}/cli.sqlite3"})
     assert app.extensions["toiawase_feedback"].url == f"sqlite:///{tmp_path}/cli.sqlite3"
     close_store(app)
+
+
+# --- several workers ---------------------------------------------------------------------------
+
+
+def test_forms_rendered_by_one_worker_are_accepted_by_another(trained_bundle_dir: Path, tmp_path: Path) -> None:
+    """``toiawase serve --workers 2`` shares one secret key: a form token is valid in every worker."""
+    import http.client
+
+    from tests.server import HOST, free_port, start_server, stop_server, wait_until_healthy
+    from webapp.feedback_store import worker_exit
+    from webapp.serve import gunicorn_options
+
+    assert gunicorn_options(HOST, 8000, 2)["worker_exit"] is worker_exit  # each worker closes its store
+    port, log = free_port(), tmp_path / "server.log"
+    db = f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
+    process = start_server(trained_bundle_dir, port, 2, log, db=db)
+    try:
+        wait_until_healthy(port, process, log, 60)
+        connection = http.client.HTTPConnection(HOST, port, timeout=10)
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        cookie = response.getheader("Set-Cookie").split(";")[0]
+        assert "SameSite=Lax" in response.getheader("Set-Cookie") and "HttpOnly" in response.getheader("Set-Cookie")
+        token = forms(response.read().decode())["form-0"].inputs["csrf_token"]
+        connection.close()
+        statuses, workers = [], set()
+        for _ in range(12):  # a new connection each time: the workers take turns accepting them
+            connection = http.client.HTTPConnection(HOST, port, timeout=30)
+            body = f"question=%E8%BF%94%E5%93%81%E3%81%97%E3%81%9F%E3%81%84&csrf_token={token}"
+            connection.request("POST", "/", body=body, headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+            answer = connection.getresponse()
+            statuses.append(answer.status)
+            answer.read()
+            connection.close()
+        assert statuses == [200] * 12
+    finally:
+        stop_server(process)
+    pids = set(re.findall(r"Booting worker with pid: (\d+)", log.read_text()))
+    assert len(pids) == 2
+    with FeedbackStore.open(db) as store:
+        assert store.count_predictions() == 12
