@@ -19,6 +19,7 @@ a product code) from which nothing personal can be recovered.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -79,9 +80,22 @@ def mask_question(question: str, rules: Iterable[Rule] = DEFAULT_RULES) -> str:
         'TEL: <TEL> <EMAIL> <ORDER> 届きません'
     """
     text = unicodedata.normalize("NFKC", question)
-    for rule in masking_rules(rules):
-        text = re.sub(rule.pattern, rule.replacement, text)
+    for pattern, replacement in _compiled_masks(tuple(rules)):
+        text = pattern.sub(replacement, text)
     return _SPACES.sub(" ", text).strip()
+
+
+def _compiled_masks(rules: tuple[Rule, ...]) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """The compiled masking rules of ``rules`` (cached per tuple of hashable rules, e.g. a bundle's)."""
+    try:
+        return _cached_masks(rules)
+    except TypeError:  # unhashable rule objects: compile every time
+        return tuple((re.compile(rule.pattern), rule.replacement) for rule in masking_rules(rules))
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_masks(rules: tuple[Rule, ...]) -> tuple[tuple[re.Pattern[str], str], ...]:
+    return tuple((re.compile(rule.pattern), rule.replacement) for rule in masking_rules(rules))
 
 
 # Runs of spaces left by the padded placeholders (" <TEL> " after a space); other whitespace

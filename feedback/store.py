@@ -302,8 +302,11 @@ class FeedbackStore:
                     raise
                 raise type(error)(f"prediction {index}: {error}") from None
         if rows:
+            # A Core INSERT of the table, executed with the whole list (DBAPI executemany): the
+            # ORM's bulk INSERT leaves out None values and so splits rows with and without a
+            # review reason into separate statements (about 700 for 1,000 mixed rows).
             with self._write() as session, session.begin():
-                session.execute(insert(Prediction), rows)
+                session.connection().execute(insert(Prediction.__table__), rows)
         return [row["id"] for row in rows]
 
     def record_feedback(
