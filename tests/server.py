@@ -32,10 +32,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model: str | os.PathLike, port: int, workers: int, log_path: Path) -> subprocess.Popen:
-    """Start ``toiawase serve`` in its own process group; its output goes to ``log_path``."""
+def start_server(
+    model: str | os.PathLike, port: int, workers: int, log_path: Path, db: str | None = None, threshold: float | None = None,
+) -> subprocess.Popen:
+    """Start ``toiawase serve`` in its own process group; its output goes to ``log_path``.
+
+    ``db``: the feedback database URL (``--db``); ``None``: the server's default (the models
+    directory's ``feedback.sqlite3``, unless ``$TOIAWASE_DB`` is set). ``threshold``:
+    ``--threshold`` (``None``: the bundle's).
+    """
     command = [sys.executable, "-m", "toiawase", "serve", "--model", str(model),
                "--host", HOST, "--port", str(port), "--workers", str(workers)]
+    if db is not None:
+        command += ["--db", db]
+    if threshold is not None:
+        command += ["--threshold", str(threshold)]
     with open(log_path, "wb") as log:
         return subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -1,4 +1,4 @@
-"""The ``toiawase`` command line: train, evaluate, predict, serve (click).
+"""The ``toiawase`` command line: train, evaluate, predict, serve, feedback export (click).
 
 The top of the import graph: the only module that imports both :mod:`training` and
 :mod:`webapp`. Bad input (unreadable ticket file, missing or damaged bundle) prints one line
@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from dataclasses import replace
+from datetime import datetime, timezone
 
 import click
 
@@ -184,8 +185,76 @@ def predict(model, top_k, jsonl, text_column, batch_size, jobs, file) -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1))
 @click.option("--threshold", default=None, type=click.FloatRange(0, 1), help="Below this top probability, ask a person to route.")
-def serve(model, host, port, workers, threshold) -> None:
-    """Serve the web app and JSON API with gunicorn (each worker loads the bundle after fork)."""
+@click.option("--db", default=None, help="Feedback database URL (SQLAlchemy), e.g. postgresql+psycopg://user@host/db "
+              "(default: $TOIAWASE_DB, else feedback.sqlite3 in the models directory).")
+def serve(model, host, port, workers, threshold, db) -> None:
+    """Serve the web app and JSON API with gunicorn (each worker loads the bundle after fork).
+
+    A feedback database URL that does not parse is an error (status 2); a database that cannot
+    be reached is a warning: questions are routed without being logged, feedback answers 503.
+    """
+    from feedback import StoreURLError
     from webapp.serve import run_gunicorn
 
-    run_gunicorn(model=model, host=host, port=port, workers=workers, threshold=threshold)
+    try:
+        run_gunicorn(model=model, host=host, port=port, workers=workers, threshold=threshold, db=db)
+    except StoreURLError as exc:
+        _fail(" ".join(str(exc).split()))
+
+
+class IsoTime(click.ParamType):
+    """A date or date-time in ISO 8601 (``2026-11-22``, ``2026-11-22T09:00+09:00``); without an offset, UTC."""
+
+    name = "ISO-TIME"
+
+    def convert(self, value, param, ctx) -> datetime:
+        """Parse ``value`` (``datetime.fromisoformat``); a naive value is taken as UTC. Fails the command otherwise."""
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date or date-time (e.g. 2026-11-22 or 2026-11-22T09:00+09:00)", param, ctx)
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+@main.group()
+def feedback() -> None:
+    """The feedback store: the prediction log and the agents' confirmations and corrections."""
+
+
+@feedback.command("export")
+@click.option("--models", default="models", show_default=True, type=click.Path(file_okay=False),
+              help="Models directory (its feedback.sqlite3 is the default database).")
+@click.option("--db", default=None, help="Feedback database URL (default: $TOIAWASE_DB, else MODELS/feedback.sqlite3).")
+@click.option("--out", default="-", show_default=True, help="TSV file to write (replaced atomically), or - for standard output.")
+@click.option("--since", type=IsoTime(), help="Only feedback given at or after this time (ISO 8601; no offset: UTC).")
+@click.option("--until", type=IsoTime(), help="Only feedback given before this time (ISO 8601; no offset: UTC).")
+def export(models, db, out, since, until) -> None:
+    """Write the agents' labels as a ticket TSV (id, question, answer, category) for re-training.
+
+    One row per distinct (masked) question with its final category: a correction overrides a
+    confirmation, the latest wins (FeedbackStore.labeled_tickets). The file is the classic
+    ticket export that `toiawase train --data` reads. A bad URL or an unreachable or missing
+    database prints one `error:` line and exits with status 2.
+    """
+    from feedback import FeedbackStore, FeedbackStoreError, resolve_url
+    from feedback.engine import parse_url, sqlite_path
+
+    url = resolve_url(db, models)
+    if out != "-" and not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        _fail(f"cannot write {out}: the directory {os.path.dirname(os.path.abspath(out))} does not exist")
+    try:
+        path = sqlite_path(parse_url(url))
+        if path is not None and not path.is_file():
+            _fail(f"no feedback database at {path} (`toiawase serve` creates it; give --db or $TOIAWASE_DB for another one)")
+        with FeedbackStore.open(url) as store:
+            target = sys.stdout if out == "-" else out
+            count = store.export_tsv(target, since=since, until=until)
+    except (FeedbackStoreError, ValueError, OSError) as exc:
+        _fail(" ".join(str(exc).split()))  # one line (a driver's message may span several)
+    if out != "-":
+        click.echo(f"exported {count} labeled ticket(s) to {out}", err=True)
+    else:
+        sys.stdout.flush()
+        click.echo(f"exported {count} labeled ticket(s)", err=True)

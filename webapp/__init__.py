@@ -19,16 +19,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
-    """Create the app and load the model bundle once.
+    """Create the app, load the model bundle once and open the feedback store.
 
     Args:
         test_config: Flask config values overriding the environment and defaults, e.g.
-            ``{"MODEL_PATH": "models", "THRESHOLD": 0.6}`` (see :mod:`webapp.settings` for the
-            keys). ``None`` values are ignored, so callers can pass unset options through.
+            ``{"MODEL_PATH": "models", "THRESHOLD": 0.6, "DB_URL": "sqlite:////srv/fb.sqlite3"}``
+            (see :mod:`webapp.settings` for the keys). ``None`` values are ignored, so callers
+            can pass unset options through.
 
     Returns:
         The app. A missing model is not an error: the pages then explain how to train one and the
-        API answers 503.
+        API answers 503. Nor is a feedback store that cannot be opened: questions are routed
+        without being logged and feedback answers 503 (:mod:`webapp.feedback_store`). Page
+        forms are CSRF-protected (:mod:`webapp.csrf`); the JSON API is exempt.
 
     Raises:
         ValueError: if ``THRESHOLD`` (or ``TOIAWASE_THRESHOLD``) is not a number in [0, 1].
@@ -41,15 +44,20 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app.json.ensure_ascii = False  # Japanese readable in the JSON answers
     app.json.sort_keys = False  # keep the documented field order
 
-    from webapp import api, health, pages
+    from webapp import api, feedback_pages, health, pages
+    from webapp.csrf import init_csrf
     from webapp.errors import register_error_handlers
+    from webapp.feedback_store import open_store
     from webapp.model_loading import load_model
 
     load_model(app)
+    open_store(app)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(feedback_pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     register_error_handlers(app)
+    init_csrf(app, exempt=(api.bp,))
     app.after_request(_security_headers)
     app.jinja_env.filters["percent"] = percent
     app.jinja_env.filters["datetime"] = format_datetime

@@ -1,20 +1,31 @@
-"""The JSON API, version 1: ``POST /api/v1/predict`` and ``GET /api/v1/model``.
+"""The JSON API, version 1: ``POST /api/v1/predict``, ``POST /api/v1/feedback`` and ``GET /api/v1/model``.
 
 ``POST /api/v1/predict`` takes a JSON object with either ``"question": "..."`` or
 ``"questions": ["...", ...]`` (1 to ``MAX_QUESTIONS`` = 1,000), and optionally ``"top_k"``
 (an integer ≥ 1, default 3, clipped to the number of categories). It answers::
 
     {"model_version": "20261122-101500-ab12cd",
-     "predictions": [{"category": "配送", "probability": 0.91, "needs_review": false, "reason": null,
-                      "top_k": [{"category": "配送", "probability": 0.91}, ...]}]}
+     "predictions": [{"id": "3f2a…", "category": "配送", "probability": 0.91, "needs_review": false,
+                      "reason": null, "top_k": [{"category": "配送", "probability": 0.91}, ...]}]}
 
-one prediction per question, in order (also for a single ``question``). Probabilities are
+one prediction per question, in order (also for a single ``question``). ``id`` comes first: the
+id of the prediction in the prediction log (32 hex characters), to send feedback about it; it is
+``null`` when the question could not be logged (the feedback store is unavailable; logging never
+fails a prediction, see :mod:`webapp.feedback_store`). Probabilities are
 calibrated. ``needs_review`` is true when a person should route the question, with ``reason``
 one of ``no_content`` (then ``category`` and ``probability`` are null and ``top_k`` is empty),
 ``out_of_scope``, ``ambiguous`` or ``low_confidence`` (:mod:`routing.review`; the threshold is the
 bundle's unless the app's ``THRESHOLD`` is set). Bad input is 400, a body over
 ``MAX_CONTENT_LENGTH`` is 413, no loaded model is 503; errors are ``{"error": {...}}`` (see
 :mod:`webapp.errors`). The body is read as UTF-8 JSON whatever its Content-Type says.
+
+``POST /api/v1/feedback`` takes ``{"prediction_id": "...", "action": "confirm"|"correct",
+"category": "...", "idempotency_key": "...", "agent": "..." (optional)}``; the key may come in
+the ``Idempotency-Key`` header instead. It answers 201 with the stored row (see
+:func:`webapp.agent_feedback.feedback_json`) for a new key, 200 with the same row for a repeated
+one, 400 for bad fields, 404 for an unknown prediction id, 422 for a key already used for
+another submission, 503 when the feedback store is unavailable (rules:
+:mod:`webapp.agent_feedback`). The JSON API is exempt from CSRF tokens (:mod:`webapp.csrf`).
 """
 
 from __future__ import annotations
@@ -24,7 +35,9 @@ import json
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from webapp.agent_feedback import KEY_HEADER, api_request, feedback_json, submit
 from webapp.errors import AppError
+from webapp.feedback_store import log_predictions
 from webapp.guards import requires_model
 from webapp.questions import check_question, json_type, review_threshold, route
 
@@ -107,7 +120,19 @@ def predict() -> Response:
     questions = _questions(body)
     top_k = _top_k(body)
     predictions = route(g.predictor, questions, top_k)
-    return jsonify({"model_version": g.predictor.version, "predictions": [p.to_dict() for p in predictions]})
+    ids = log_predictions(g.predictor, questions, predictions, source="api")
+    return jsonify({
+        "model_version": g.predictor.version,
+        "predictions": [{"id": prediction_id, **p.to_dict()} for prediction_id, p in zip(ids, predictions, strict=True)],
+    })
+
+
+@bp.post("/feedback")
+@requires_model
+def feedback() -> tuple[Response, int]:
+    """Store an agent's confirmation or correction of a logged prediction; see the module docstring."""
+    result = submit(g.predictor, api_request(_json_body(), request.headers.get(KEY_HEADER)))
+    return jsonify(feedback_json(result.feedback)), 201 if result.created else 200
 
 
 @bp.get("/model")

@@ -1,6 +1,7 @@
 """The HTML pages: the question form ``/``, the model page ``/model`` and its plots.
 
-The form posts back to ``/`` (no redirect) so the question stays in the textarea. A question
+The form posts back to ``/`` (no redirect) so the question stays in the textarea; the answer is
+logged (:mod:`webapp.feedback_store`) and carries the feedback forms (:mod:`webapp.feedback_pages`). A question
 that needs review (:mod:`routing.review`) is shown as 「要確認：担当者が振り分けてください」 with
 the reason and its candidates instead of a confident answer. Without a loaded model every page says how to train
 one, with status 503.
@@ -13,6 +14,8 @@ from werkzeug.wrappers import Response
 
 from routing.bundle import PLOTS
 from webapp.errors import AppError
+from webapp.feedback_pages import forms_for
+from webapp.feedback_store import log_predictions, store_state
 from webapp.guards import requires_model
 from webapp.model_loading import model_state
 from webapp.questions import check_question, review_threshold, route_documents
@@ -50,6 +53,7 @@ def index() -> tuple[str, int] | str:
         "question": "",
         "prediction": None,
         "analysis": None,
+        "feedback": None,
         "error": None,
         "threshold": review_threshold(predictor),
         "reason_texts": REASON_TEXTS,
@@ -62,10 +66,13 @@ def index() -> tuple[str, int] | str:
     try:
         check_question(question)
         document = predictor.prepare(question)
-        context["prediction"] = route_documents(predictor, [document], PAGE_TOP_K)[0]
+        prediction = route_documents(predictor, [document], PAGE_TOP_K)[0]
+        context["prediction"] = prediction
         analysis = predictor.analyze(document)
         context["analysis"] = analysis
         context["tokens"] = list(zip(analysis.tokens, analysis.out_of_vocabulary))
+        [prediction_id] = log_predictions(predictor, [question], [prediction], source="form")
+        context["feedback"] = forms_for(predictor, prediction, prediction_id, store_state().store is not None)
     except AppError as error:
         context["error"] = error
         return render_template("index.html", **context), error.code

@@ -19,6 +19,8 @@ import sys
 from gunicorn.app.base import BaseApplication
 
 from webapp import settings
+from webapp.csrf import new_secret_key
+from webapp.feedback_store import check_url, database_url_for, probe, worker_exit
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,7 @@ def gunicorn_options(host: str, port: int, workers: int) -> dict[str, object]:
         # gunicorn ≥ 24 opens a control socket in ~/.gunicorn; several servers (tests, the
         # benchmark) would share its path, and nothing here uses it.
         "control_socket_disable": True,
+        "worker_exit": worker_exit,  # closes the worker's feedback store
     }
 
 
@@ -88,6 +91,7 @@ def run_gunicorn(
     port: int = 8000,
     workers: int = 2,
     threshold: float | None = None,
+    db: str | None = None,
 ) -> None:
     """Serve the app with gunicorn until interrupted (Ctrl+C or SIGTERM); does not return before.
 
@@ -97,9 +101,16 @@ def run_gunicorn(
         workers: worker processes (each loads the bundle, a few MB for the demo model).
         threshold: top probability below which a question needs review; ``None``:
             ``$TOIAWASE_THRESHOLD``, else 0.5.
+        db: feedback database URL; ``None``: ``$TOIAWASE_DB``, else ``feedback.sqlite3`` in the
+            models directory. A database that cannot be opened is a warning (the app routes
+            questions without logging them; feedback answers 503).
+
+    The workers share one ``SECRET_KEY`` (``$TOIAWASE_SECRET_KEY``, else a random one made
+    here), so a form rendered by one worker is accepted by another.
 
     Raises:
         SystemExit: on a threshold outside [0, 1] (message on stderr) or when gunicorn stops.
+        feedback.StoreURLError: the database URL does not parse or names no installed driver.
     """
     model = model or os.environ.get(settings.ENV_MODEL) or settings.DEFAULT_MODEL_PATH
     try:
@@ -110,7 +121,14 @@ def run_gunicorn(
     except ValueError as exc:
         sys.exit(f"error: {exc}")
     _warn_without_model(model)
-    app_config = {"MODEL_PATH": os.path.abspath(model), "THRESHOLD": threshold}
+    url = database_url_for(db, os.path.abspath(model))
+    check_url(url)
+    problem = probe(url)
+    if problem is not None:
+        print(f"warning: {problem}\nwarning: questions are routed but not logged, and feedback answers 503, until the database "
+              "can be opened and the server is restarted", file=sys.stderr)
+    secret_key = os.environ.get(settings.ENV_SECRET_KEY) or new_secret_key()
+    app_config = {"MODEL_PATH": os.path.abspath(model), "THRESHOLD": threshold, "DB_URL": url, "SECRET_KEY": secret_key}
     ToiawaseApplication(gunicorn_options(host, port, workers), app_config).run()
 
 

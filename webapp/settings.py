@@ -3,8 +3,11 @@
 Where each value comes from, first match wins:
 
 1. the ``test_config`` mapping given to :func:`webapp.create_app` (``toiawase serve`` passes
-   ``--model`` and ``--threshold`` this way);
-2. the environment: ``TOIAWASE_MODEL`` (→ ``MODEL_PATH``), ``TOIAWASE_THRESHOLD`` (→ ``THRESHOLD``);
+   ``--model``, ``--threshold`` and ``--db`` this way);
+2. the environment: ``TOIAWASE_MODEL`` (→ ``MODEL_PATH``), ``TOIAWASE_THRESHOLD`` (→ ``THRESHOLD``),
+   ``TOIAWASE_SECRET_KEY`` (→ ``SECRET_KEY``, see :mod:`webapp.csrf`); ``DB_URL`` unset falls back
+   to ``TOIAWASE_DB``, then to ``feedback.sqlite3`` in the models directory
+   (:func:`feedback.resolve_url`, :mod:`webapp.feedback_store`);
 3. the defaults below.
 
 The limits are the ones of the product issue (#3, "Bad input"): a question of at most 5,000
@@ -32,8 +35,14 @@ MAX_CONTENT_LENGTH = 16 * 1024 * 1024
 #: Candidates per question when the request does not say (``top_k``).
 DEFAULT_TOP_K = 3
 
+#: Feedback database URL (SQLAlchemy); ``None``: ``$TOIAWASE_DB``, else the models directory's SQLite file.
+DEFAULT_DB_URL = None
+#: The session cookie is not sent with cross-site posts (defence in depth beside the CSRF token).
+SESSION_COOKIE_SAMESITE = "Lax"
+
 ENV_MODEL = "TOIAWASE_MODEL"
 ENV_THRESHOLD = "TOIAWASE_THRESHOLD"
+ENV_SECRET_KEY = "TOIAWASE_SECRET_KEY"
 
 
 def defaults() -> dict[str, object]:
@@ -45,11 +54,13 @@ def defaults() -> dict[str, object]:
         "MAX_QUESTIONS": MAX_QUESTIONS,
         "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
         "DEFAULT_TOP_K": DEFAULT_TOP_K,
+        "DB_URL": DEFAULT_DB_URL,
+        "SESSION_COOKIE_SAMESITE": SESSION_COOKIE_SAMESITE,
     }
 
 
 def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, object]:
-    """Config values set through ``TOIAWASE_MODEL`` / ``TOIAWASE_THRESHOLD`` (unset or empty: absent).
+    """Config values set through ``TOIAWASE_MODEL`` / ``TOIAWASE_THRESHOLD`` / ``TOIAWASE_SECRET_KEY`` (unset or empty: absent).
 
     Raises:
         ValueError: if ``TOIAWASE_THRESHOLD`` is not a number in [0, 1].
@@ -59,6 +70,8 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, objec
         values["MODEL_PATH"] = environ[ENV_MODEL]
     if environ.get(ENV_THRESHOLD):
         values["THRESHOLD"] = parse_threshold(environ[ENV_THRESHOLD], source=ENV_THRESHOLD)
+    if environ.get(ENV_SECRET_KEY):
+        values["SECRET_KEY"] = environ[ENV_SECRET_KEY]
     return values
 
 

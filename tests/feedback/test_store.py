@@ -198,6 +198,34 @@ def test_a_question_with_no_content_is_logged_without_a_category(store: Feedback
         store.record_feedback(prediction_id=prediction_id, action="correct", agent_category="その他", idempotency_key="k")
 
 
+def test_many_predictions_are_logged_in_one_call_in_order(store: FeedbackStore) -> None:
+    entries = [
+        {"question": f"{Q_DELIVERY}（{i}件目）", "model_version": "v7", "category": "配送", "probability": 0.5 + i / 4000,
+         "top_k": [("配送", 0.5 + i / 4000), ("その他", 0.5 - i / 4000)], "source": "api"}
+        for i in range(1000)
+    ]
+    entries[3] = {"question": "-----", "model_version": "v7", "category": None, "probability": None,
+                  "needs_review": True, "reason": "no_content", "source": "api"}
+    ids = store.log_predictions(entries)
+    assert len(ids) == len(set(ids)) == 1000 and store.count_predictions() == 1000
+    first, fourth, last = store.get_prediction(ids[0]), store.get_prediction(ids[3]), store.get_prediction(ids[999])
+    assert (first.question, first.probability, first.top_k[1]) == (f"{Q_DELIVERY}（0件目）", 0.5, {"category": "その他", "probability": 0.5})
+    assert (fourth.question, fourth.category, fourth.reason) == ("-----", None, "no_content")
+    assert (last.question, last.probability, last.model_version, last.source) == (f"{Q_DELIVERY}（999件目）", 0.5 + 999 / 4000, "v7", "api")
+    assert store.log_predictions([]) == []
+
+
+def test_a_batch_with_one_bad_entry_stores_nothing(store: FeedbackStore) -> None:
+    good = {"question": Q_DELIVERY, "model_version": "v7", "category": "配送", "probability": 0.8}
+    with pytest.raises(UnmaskedQuestionError, match="prediction 1: the question contains an e-mail address"):
+        store.log_predictions([good, {**good, "question": "yamada@example.co.jp です"}])
+    with pytest.raises(ValueError, match="prediction 2: probability must be a number"):
+        store.log_predictions([good, good, {**good, "probability": 1.5}])
+    with pytest.raises(ValueError, match="prediction 0: .*unexpected keyword argument 'colour'"):
+        store.log_predictions([{**good, "colour": "red"}])
+    assert store.count_predictions() == 0
+
+
 # -- idempotency and validation ----------------------------------------------------------------
 
 

@@ -1,12 +1,15 @@
 """The Flask app through its test client: every route and every bad input of issue #3.
 
 The model is the session's small demo bundle (``trained_bundle_dir`` in conftest.py); expected
-values come from ``load_bundle(...).predict`` on the same questions.
+values come from ``load_bundle(...).predict`` on the same questions. CSRF protection is on, as in
+production: form posts carry the token of the rendered form (:func:`ask`). Each app gets its own
+feedback database in the test's tmp_path.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -32,13 +35,14 @@ def bundle(trained_bundle_dir: Path):
 
 
 @pytest.fixture
-def make_app(trained_bundle_dir: Path, monkeypatch: pytest.MonkeyPatch):
+def make_app(trained_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Build an app on the session's bundle with extra config (environment variables cleared)."""
     monkeypatch.delenv(settings.ENV_MODEL, raising=False)
     monkeypatch.delenv(settings.ENV_THRESHOLD, raising=False)
 
     def make(**config):
-        return create_app({"TESTING": True, "MODEL_PATH": str(trained_bundle_dir), **config})
+        db = f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
+        return create_app({"TESTING": True, "MODEL_PATH": str(trained_bundle_dir), "DB_URL": db, **config})
 
     return make
 
@@ -58,6 +62,32 @@ def client(app):
 def page(response) -> str:
     """The response body as text."""
     return response.get_data(as_text=True)
+
+
+def form_token(html: str) -> str:
+    """The CSRF token of the first form of a rendered page."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
+def session_token(client) -> str:
+    """A CSRF token valid for the client's session, for an app whose pages render no form (no model)."""
+    from flask import session
+    from flask_wtf.csrf import generate_csrf
+
+    with client.application.test_request_context():
+        token = generate_csrf()
+        raw = session["csrf_token"]
+    with client.session_transaction() as client_session:
+        client_session["csrf_token"] = raw
+    return token
+
+
+def ask(client, data: dict | None = None, **kwargs):
+    """Post the question form as a browser does: with the token of the form rendered by ``GET /``."""
+    token = form_token(page(client.get("/")))
+    return client.post("/", data={**(data or {}), "csrf_token": token}, **kwargs)
 
 
 def assert_json_error(response, code: int) -> dict:
@@ -94,7 +124,7 @@ def test_form_shows_prediction_top3_and_seen_text(make_app, bundle):
     client = make_app(THRESHOLD=0.0).test_client()
     expected = bundle.predict([QUESTION], 3)[0]
     analysis = bundle.analyze(bundle.prepare(QUESTION))
-    response = client.post("/", data={"question": QUESTION})
+    response = ask(client, {"question": QUESTION})
     assert response.status_code == 200
     html = page(response)
     assert f'data-category="{expected.category}"' in html
@@ -114,7 +144,7 @@ def test_form_shows_prediction_top3_and_seen_text(make_app, bundle):
 def test_form_below_threshold_asks_for_a_person(make_app, bundle):
     client = make_app(THRESHOLD=1.0).test_client()
     expected = bundle.predict([QUESTION], 3)[0]
-    html = page(client.post("/", data={"question": QUESTION}))
+    html = page(ask(client, {"question": QUESTION}))
     assert REVIEW in html
     assert "予測カテゴリ" not in html
     assert "しきい値 100%" in html
@@ -126,14 +156,14 @@ def test_form_marks_out_of_vocabulary_tokens(client, bundle):
     question = "ザクザクポヨン機能が動きません"
     analysis = bundle.analyze(bundle.prepare(question))
     assert any(analysis.out_of_vocabulary), "the made-up word should be unknown to the model"
-    html = page(client.post("/", data={"question": question}))
+    html = page(ask(client, {"question": question}))
     assert html.count("token token-oov") == sum(analysis.out_of_vocabulary) + 1  # + the legend sample
     assert "（未知語）" in html
 
 
 def test_form_escapes_html(client):
     question = '<script>alert("x")</script>ログインできません'
-    response = client.post("/", data={"question": question})
+    response = ask(client, {"question": question})
     assert response.status_code == 200
     html = page(response)
     assert "<script>alert" not in html
@@ -142,13 +172,13 @@ def test_form_escapes_html(client):
 
 def test_form_keeps_a_leading_newline_in_the_textarea(client):
     # HTML drops one newline right after <textarea>; the template writes one so the question's own stays.
-    html = page(client.post("/", data={"question": "\n返品したい"}))
+    html = page(ask(client, {"question": "\n返品したい"}))
     assert '例：注文した商品がまだ届きません。いつ発送されますか？">\n\n返品したい</textarea>' in html
 
 
 @pytest.mark.parametrize("question", ["", "   ", "\n\t\u3000 "], ids=["empty", "spaces", "whitespace"])
 def test_form_empty_question_is_a_message(client, question):
-    response = client.post("/", data={"question": question})
+    response = ask(client, {"question": question})
     assert response.status_code == 400
     html = page(response)
     assert "質問が空です" in html and 'role="alert"' in html
@@ -157,21 +187,21 @@ def test_form_empty_question_is_a_message(client, question):
 
 
 def test_form_without_the_field_is_a_message(client):
-    response = client.post("/", data={})
+    response = ask(client, {})
     assert response.status_code == 400
     assert "質問が空です" in page(response)
 
 
 def test_form_question_of_5000_characters_is_accepted_and_5001_refused(client):
-    assert client.post("/", data={"question": "配送" * 2500}).status_code == 200
-    response = client.post("/", data={"question": "配送" * 2500 + "!"})
+    assert ask(client, {"question": "配送" * 2500}).status_code == 200
+    response = ask(client, {"question": "配送" * 2500 + "!"})
     assert response.status_code == 400
     html = page(response)
     assert "長すぎます" in html and "5,001" in html and "5,000" in html
 
 
 def test_form_question_without_words_goes_to_review_with_no_content(client):
-    response = client.post("/", data={"question": "-----"})
+    response = ask(client, {"question": "-----"})
     assert response.status_code == 200
     html = page(response)
     assert REVIEW in html and 'data-reason="no_content"' in html and 'data-category=""' in html
@@ -179,7 +209,8 @@ def test_form_question_without_words_goes_to_review_with_no_content(client):
 
 
 def test_form_with_non_utf8_bytes_is_not_a_server_error(client):
-    response = client.post("/", data=b"question=%FF%FE%E3%81%82", content_type="application/x-www-form-urlencoded")
+    token = form_token(page(client.get("/")))
+    response = client.post("/", data=b"question=%FF%FE%E3%81%82&csrf_token=" + token.encode(), content_type="application/x-www-form-urlencoded")
     assert response.status_code in (200, 400)
     assert "Traceback" not in page(response)
 
@@ -201,7 +232,9 @@ def test_api_single_question_matches_the_bundle(client, bundle, app):
     assert list(body) == ["model_version", "predictions"]
     assert body["model_version"] == bundle.version
     [prediction] = body["predictions"]
-    assert list(prediction) == ["category", "probability", "needs_review", "reason", "top_k"]
+    # "id" first: the prediction's id in the log (32 hex characters), for feedback about it.
+    assert list(prediction) == ["id", "category", "probability", "needs_review", "reason", "top_k"]
+    assert re.fullmatch(r"[0-9a-f]{32}", prediction["id"])
     assert prediction["category"] == expected.category
     assert prediction["probability"] == pytest.approx(expected.probability, rel=1e-6)
     assert prediction["needs_review"] is expected.needs_review and prediction["reason"] == expected.reason
@@ -295,7 +328,8 @@ def test_api_questions_without_words_get_no_content_like_every_entry_point(clien
     assert response.status_code == 200
     predictions = response.get_json()["predictions"]
     no_content = {"category": None, "probability": None, "needs_review": True, "reason": "no_content", "top_k": []}
-    assert [predictions[i] for i in (1, 3, 4)] == [no_content] * 3
+    assert [{k: v for k, v in predictions[i].items() if k != "id"} for i in (1, 3, 4)] == [no_content] * 3
+    assert len({p["id"] for p in predictions}) == 5  # logged too, each with its own id
     assert predictions[0]["category"] == bundle.predict(["返品したい"])[0].category
 
 
@@ -362,7 +396,7 @@ def test_unexpected_error_is_a_500_without_traceback(client, app, monkeypatch):
     monkeypatch.setattr(app.extensions["toiawase"].predictor, "predict_documents", boom)
     error = assert_json_error(client.post("/api/v1/predict", json={"question": QUESTION}), 500)
     assert "secret" not in error["message"]
-    response = client.post("/", data={"question": QUESTION})
+    response = ask(client, {"question": QUESTION})
     assert response.status_code == 500 and "secret" not in page(response) and "エラー 500" in page(response)
 
 
@@ -386,7 +420,7 @@ def test_api_model(client, bundle, app):
 def test_healthz(client, bundle):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "model_version": bundle.version}
+    assert response.get_json() == {"status": "ok", "model_version": bundle.version, "feedback_store": "ok"}
 
 
 # --- the model page ------------------------------------------------------------------------
@@ -436,7 +470,8 @@ def empty_client(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("method, path", [("get", "/"), ("post", "/"), ("get", "/model")])
 def test_pages_without_a_model_say_how_to_train(empty_client, method, path):
-    response = getattr(empty_client, method)(path, data={"question": QUESTION} if method == "post" else None)
+    data = {"question": QUESTION, "csrf_token": session_token(empty_client)} if method == "post" else None
+    response = getattr(empty_client, method)(path, data=data)
     assert response.status_code == 503
     html = page(response)
     assert "toiawase train --data FILE --out models" in html
@@ -450,13 +485,15 @@ def test_api_without_a_model_is_503(empty_client):
     assert_json_error(empty_client.get("/api/v1/model"), 503)
     response = empty_client.get("/healthz")
     assert response.status_code == 503 and response.get_json()["status"] == "no_model"
+    assert response.get_json()["feedback_store"] == "ok"  # the store opens without a model
     assert empty_client.get("/model/plots/confusion_matrix.png").status_code == 404
 
 
 # --- configuration -------------------------------------------------------------------------
 
 
-def test_model_and_threshold_from_the_environment(trained_bundle_dir, monkeypatch, bundle):
+def test_model_and_threshold_from_the_environment(trained_bundle_dir, monkeypatch, bundle, tmp_path):
+    monkeypatch.setenv("TOIAWASE_DB", f"sqlite:///{tmp_path / 'feedback.sqlite3'}")
     monkeypatch.setenv(settings.ENV_MODEL, str(trained_bundle_dir))
     monkeypatch.setenv(settings.ENV_THRESHOLD, "0.75")
     app = create_app({"TESTING": True})
@@ -482,18 +519,19 @@ def test_gunicorn_workers_load_the_model_after_fork():
 # --- a second model kind through the same pages and API ----------------------------------------
 
 
-def test_a_tfidf_model_serves_through_the_same_form_and_api(tfidf_bundle_dir, monkeypatch):
+def test_a_tfidf_model_serves_through_the_same_form_and_api(tfidf_bundle_dir, monkeypatch, tmp_path):
     monkeypatch.delenv(settings.ENV_MODEL, raising=False)
     monkeypatch.delenv(settings.ENV_THRESHOLD, raising=False)
     predictor = load_bundle(tfidf_bundle_dir)
-    client = create_app({"TESTING": True, "MODEL_PATH": str(tfidf_bundle_dir)}).test_client()
+    db = f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
+    client = create_app({"TESTING": True, "MODEL_PATH": str(tfidf_bundle_dir), "DB_URL": db}).test_client()
     expected = [p.to_dict() for p in predictor.predict(QUESTIONS, 3)]
     body = client.post("/api/v1/predict", json={"questions": QUESTIONS}).get_json()
     assert body["model_version"] == predictor.version
-    assert body["predictions"] == expected
+    assert [{k: v for k, v in p.items() if k != "id"} for p in body["predictions"]] == expected
     info = client.get("/api/v1/model").get_json()
     assert info["model_kind"] == "tfidf" and info["categories"] == predictor.categories
-    html = page(client.post("/", data={"question": QUESTIONS[0]}))
+    html = page(ask(client, {"question": QUESTIONS[0]}))
     assert f'data-category="{expected[0]["category"]}"' in html
     model_html = page(client.get("/model"))
     assert "TF-IDF＋ロジスティック回帰" in model_html and predictor.version in model_html

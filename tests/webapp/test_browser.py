@@ -1,5 +1,8 @@
 """End to end in a real browser: the real server (``toiawase serve``, gunicorn) and headless Chromium.
 
+Routing a question, then giving feedback on two (「正しい」, and a category chosen in 「修正」),
+checked in the feedback database the server writes (``--db``, a SQLite file of the test).
+
 Needs the Debian packages ``chromium`` and ``chromium-driver`` (``make browser-deps``; CI installs
 them). Without them the test fails rather than skips, so a CI run cannot pass without it.
 """
@@ -11,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from feedback import FeedbackStore
 from routing.predictor import load_predictor as load_bundle
 from tests.server import (
     HOST,
@@ -24,15 +28,29 @@ from tests.server import (
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 QUESTION = "商品がまだ届きません。配送状況を教えてください。"
+#: Questions for the feedback test (those the demo model routes without review at threshold 0).
+FEEDBACK_QUESTIONS = [
+    "パスワードを忘れてしまい、ログインできません。連絡先 yamada@example.com",
+    "クレジットカードの支払いが二重に請求されています 電話 090-1234-5678",
+    "注文した商品がまだ届きません。いつ発送されますか？",
+    "届いた商品が壊れていたので返品したいです",
+]
 START_TIMEOUT = 60.0  # seconds for gunicorn and its worker to answer /healthz
+SAVED = "フィードバックを保存しました"
 
 
 @pytest.fixture
-def server(trained_bundle_dir: Path, tmp_path: Path) -> Iterator[str]:
-    """``toiawase serve`` on a free 127.0.0.1 port with the session's model; yields its base URL."""
+def db_url(tmp_path: Path) -> str:
+    """The feedback database of the test's server."""
+    return f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
+
+
+@pytest.fixture
+def server(trained_bundle_dir: Path, tmp_path: Path, db_url: str) -> Iterator[str]:
+    """``toiawase serve`` on a free 127.0.0.1 port with the session's model (threshold 0); yields its base URL."""
     port = free_port()
     log = tmp_path / "server.log"
-    process = start_server(trained_bundle_dir, port, 1, log)
+    process = start_server(trained_bundle_dir, port, 1, log, db=db_url, threshold=0.0)
     url = f"http://{HOST}:{port}"
     try:
         try:
@@ -73,7 +91,7 @@ def test_route_a_question_in_the_browser(server: str, browser, trained_bundle_di
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    expected = load_bundle(trained_bundle_dir).predict([QUESTION])[0]
+    expected = load_bundle(trained_bundle_dir).predict([QUESTION], threshold=0.0)[0]
 
     browser.get(server + "/")
     assert "問い合わせ" in browser.title
@@ -93,3 +111,58 @@ def test_route_a_question_in_the_browser(server: str, browser, trained_bundle_di
     assert browser.save_screenshot(str(screenshot))
     assert screenshot.stat().st_size > 10_000
     print(f"screenshot: {screenshot}")
+
+
+def test_feedback_in_the_browser(server: str, browser, trained_bundle_dir: Path, db_url: str, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    bundle = load_bundle(trained_bundle_dir)
+    confident = [q for q in FEEDBACK_QUESTIONS if not bundle.predict([q], threshold=0.0)[0].needs_review]
+    assert confident, "the demo model finds every question ambiguous"
+    first, second = confident[0], confident[-1]
+    wait = WebDriverWait(browser, 15)
+
+    def route(question: str):
+        browser.get(server + "/")
+        browser.find_element(By.ID, "question").send_keys(question)
+        browser.find_element(By.XPATH, "//button[normalize-space()='質問する']").click()
+        return wait.until(EC.visibility_of_element_located((By.ID, "result")))
+
+    def saved_message() -> str:
+        return wait.until(EC.visibility_of_element_located((By.XPATH, f"//*[@role='status'][contains(., '{SAVED}')]"))).text
+
+    # 「正しい」 under the first answer.
+    result = route(first)
+    confirmed_id = result.get_attribute("data-prediction-id")
+    predicted = result.get_attribute("data-category")
+    browser.find_element(By.XPATH, "//button[normalize-space()='正しい']").click()
+    assert saved_message() == f"{SAVED}（正しい：{predicted}）"
+    assert browser.current_url == server + "/"
+    assert not browser.find_elements(By.ID, "result")  # back to an empty form (Post/Redirect/Get)
+
+    # A category chosen in 「修正」 under the second answer.
+    result = route(second)
+    corrected_id = result.get_attribute("data-prediction-id")
+    predicted_second = result.get_attribute("data-category")
+    menu = Select(browser.find_element(By.XPATH, "//label[normalize-space()='修正：正しいカテゴリ']/following-sibling::select"))
+    choices = [option.get_attribute("value") for option in menu.options if option.get_attribute("value")]
+    assert predicted_second not in choices and len(choices) == len(bundle.categories) - 1
+    chosen = choices[-1]
+    menu.select_by_visible_text(chosen)
+    browser.find_element(By.XPATH, "//button[normalize-space()='修正']").click()
+    assert saved_message() == f"{SAVED}（修正：{chosen}）"
+    screenshot = tmp_path / "feedback.png"
+    assert browser.save_screenshot(str(screenshot))
+    print(f"screenshot: {screenshot}")
+
+    with FeedbackStore.open(db_url) as store:
+        assert store.count_predictions() == 2 and store.count_feedback() == 2
+        [confirmed] = store.feedback_for(confirmed_id)
+        [corrected] = store.feedback_for(corrected_id)
+        assert (confirmed.action, confirmed.predicted_category, confirmed.agent_category) == ("confirm", predicted, predicted)
+        assert (corrected.action, corrected.predicted_category, corrected.agent_category) == ("correct", predicted_second, chosen)
+        for row in (confirmed, corrected):
+            assert row.model_version == bundle.version and "@" not in row.question and "090-1234" not in row.question
+            assert store.get_prediction(row.prediction_id).source == "form"
