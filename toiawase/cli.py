@@ -1,4 +1,4 @@
-"""The ``toiawase`` command line: train, evaluate, predict, serve (click).
+"""The ``toiawase`` command line: train, evaluate, predict, serve, retrain, models (click).
 
 The top of the import graph: the only module that imports both :mod:`training` and
 :mod:`webapp`. Bad input (unreadable ticket file, missing or damaged bundle) prints one line
@@ -125,6 +125,13 @@ def evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json
     except ValueError:
         _fail(f"{data}: no question with words left after cleaning; nothing to evaluate")
     metrics["skipped"] = {"unreadable rows": len(loaded.skipped), **metrics["skipped"]}
+    overlap = metrics.get("overlap")
+    if overlap and overlap["questions"]:
+        click.echo(
+            f"warning: {overlap['questions']} of the {metrics['n']} questions of {data} ({overlap['share']:.1%}) are training "
+            f"questions of model {predictor.version}: these metrics overstate how it does on new questions",
+            err=True,
+        )
     if as_json:
         click.echo(json.dumps(metrics, ensure_ascii=False))
     else:
@@ -132,6 +139,10 @@ def evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json
         click.echo(format_report(metrics))
         if any(metrics["skipped"].values()):
             click.echo(f"skipped: {metrics['skipped']}")
+        if overlap is None:
+            click.echo("overlap with the training data: unknown (the bundle has no training fingerprints)")
+        else:
+            click.echo(f"overlap with the training data: {overlap['questions']} of {metrics['n']} questions ({overlap['share']:.1%})")
 
 
 @main.command()
@@ -188,3 +199,10 @@ def serve(model, host, port, workers, threshold) -> None:
     from webapp.serve import run_gunicorn
 
     run_gunicorn(model=model, host=host, port=port, workers=workers, threshold=threshold)
+
+
+# retrain and models (list, promote, rollback, prune): their own module, registered here.
+from toiawase.retrain_cli import models as _models, retrain as _retrain  # noqa: E402
+
+main.add_command(_retrain)
+main.add_command(_models)
