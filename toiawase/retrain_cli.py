@@ -171,14 +171,16 @@ def format_versions(infos) -> str:
 
     Columns: version, kind, created (UTC), training data (file and usable rows), macro-F1,
     accuracy and ECE (after calibration) on that bundle's own validation data, and which
-    pointer names it (``current``, ``previous``).
+    pointer names it (``current``, ``previous``). A bundle that cannot be read gets one line
+    ``<version>  damaged: <why>``.
     """
     header = ["VERSION", "KIND", "CREATED (UTC)", "TRAINING DATA", "MACRO-F1", "ACCURACY", "ECE", ""]
-    rows = []
+    rows, damaged = [], {}
     for info in infos:
         mark = "current" if info.current else "previous" if info.previous else ""
         if info.error:
-            rows.append([info.version, "?", "", f"damaged: {info.error}", "", "", "", mark])
+            damaged[len(rows)] = f"{info.version}  damaged{f' ({mark})' if mark else ''}: {info.error}"
+            rows.append(None)
             continue
         try:
             created = datetime.fromisoformat(info.created_at).strftime("%Y-%m-%d %H:%M:%S") if info.created_at else "–"
@@ -190,9 +192,12 @@ def format_versions(infos) -> str:
         number = lambda value: "–" if value is None else f"{value:.4f}"  # noqa: E731
         rows.append([info.version, info.kind or "?", created, data, number(info.macro_f1), number(info.accuracy), number(info.ece), mark])
     right = {4, 5, 6}
-    widths = [max(_width(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    widths = [max(_width(row[i]) for row in [header, *rows] if row is not None) for i in range(len(header))]
     lines = []
-    for row in [header, *rows]:
+    for index, row in enumerate([header, *rows]):
+        if row is None:
+            lines.append(damaged[index - 1])
+            continue
         cells = [(" " * (widths[i] - _width(cell)) + cell) if i in right else (cell + " " * (widths[i] - _width(cell))) for i, cell in enumerate(row)]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
