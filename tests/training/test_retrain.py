@@ -397,3 +397,11 @@ def test_the_challenger_config_is_the_champions_with_overrides(strong_champion):
     assert challenger_config(None, {}) == (TrainConfig(), "the defaults (no champion)")
     with pytest.raises(TypeError):
         challenger_config(None, {"epoch": 3})
+
+
+def test_conflicting_options_are_bad_input(files, tmp_path):
+    models = tmp_path / "models"
+    args = ("retrain", "--models", str(models), "--data", str(files["base"]), "--eval", str(files["eval"]))
+    result = invoke(*args, "--recent-days", "7", "--recent-fraction", "0.1")
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", "error: give --recent-days or --recent-fraction, not both\n")
+    assert not models.exists()
