@@ -9,9 +9,11 @@ Registered on the console script's group by :mod:`toiawase.cli`. Exit statuses:
 * ``models``: 0 done, 2 bad input (no such version, a bundle that does not load: the file is
   named), 1 the lock is held.
 
-``retrain`` is made for cron: stdout gets exactly one summary line; progress goes to stderr
-with ``--verbose`` only, warnings always; anything a library prints while training (TensorFlow
-writes to the process's stdout and stderr directly) is sent to stderr.
+``retrain`` is made for cron: stdout gets exactly one summary line; stderr gets the run's
+warnings and, on a failure, one ``error:`` line (after the last lines libraries printed, for a
+failure that is not bad input). What libraries print while training (TensorFlow writes to the
+process's stdout and stderr directly, before its log level applies) is kept off both;
+``--verbose`` shows it, with the progress lines, on stderr.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 import unicodedata
 from collections.abc import Iterator
 from datetime import datetime
+from typing import IO
 
 import click
 
@@ -40,18 +44,40 @@ def _error(message: str, status: int) -> None:
 
 
 @contextlib.contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """Send everything written to stdout, by Python or by C libraries (file descriptor 1), to stderr."""
+def quiet_output(capture_stderr: bool) -> Iterator[IO[bytes] | None]:
+    """Keep what libraries print while training off stdout, and (``capture_stderr``) off stderr too.
+
+    File descriptor 1 (and Python's ``sys.stdout``) go to stderr, so stdout only ever carries
+    the summary line. With ``capture_stderr``, file descriptor 2 goes to a temporary file that
+    is yielded: TensorFlow's start-up lines (written by its C++ logging before
+    ``TF_CPP_MIN_LOG_LEVEL`` applies, e.g. "Could not find cuda drivers") then stay out of
+    cron's mail; the caller shows its end when the run fails.
+    """
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    sink = tempfile.TemporaryFile() if capture_stderr else None
     try:
+        if sink is not None:
+            os.dup2(sink.fileno(), 2)
         os.dup2(2, 1)
         with contextlib.redirect_stdout(sys.stderr):
-            yield
+            yield sink
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        sys.stderr.flush()
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        os.close(saved_out)
+        os.close(saved_err)
+
+
+def _tail(sink: IO[bytes] | None, lines: int = 10) -> list[str]:
+    """The last ``lines`` lines written to a :func:`quiet_output` sink."""
+    if sink is None:
+        return []
+    sink.seek(0)
+    return sink.read().decode("utf-8", errors="replace").splitlines()[-lines:]
 
 
 _policy = GatePolicy()
@@ -114,10 +140,15 @@ def retrain(models_dir, data, eval_file, db, max_drop, max_category_drop, min_ca
     if network:
         overrides["model"] = network
 
-    def log(line: str) -> None:
-        if verbose or line.startswith("warning:"):
-            click.echo(line, err=True)
+    warnings: list[str] = []
 
+    def log(line: str) -> None:
+        if verbose:
+            click.echo(line, err=True)
+        elif line.startswith("warning:"):
+            warnings.append(line)  # shown once the output is ours again
+
+    status, message, sink = 0, "", None
     try:
         options = RetrainOptions(
             models_dir=models_dir, data=tuple(data), eval_file=eval_file, db_url=db,
@@ -126,24 +157,33 @@ def retrain(models_dir, data, eval_file, db, max_drop, max_category_drop, min_ca
             keep_eval_questions=keep_eval_questions, text_column=text_column, label_column=label_column,
             skip_bad_rows=skip_bad_rows, overrides=overrides,
         )
-        with stdout_to_stderr():
+        with quiet_output(capture_stderr=not verbose) as sink:
             outcome = run(options, log=log)
-    except LockBusy as error:
-        _error(str(error), FAILURE)
-    except StoreOpenError as error:
-        _error(str(error), FAILURE)
+    except (LockBusy, StoreOpenError) as error:
+        status, message = FAILURE, str(error)
     except (TicketFileError, StoreURLError) as error:
-        _error(str(error), 2)
+        status, message = 2, str(error)
     except BundleError as error:
-        _error(f"the new bundle does not load: {error}", FAILURE)
+        status, message = FAILURE, f"the new bundle does not load: {error}"
     except (ValueError, TypeError) as error:
-        _error(str(error), 2)
+        status, message = 2, str(error)
     except Exception as error:  # a failure of training or of the machine: one line for cron, details with --verbose
         if verbose:
             import traceback
 
             traceback.print_exc()
-        _error(f"retrain failed: {type(error).__name__}: {error}", FAILURE)
+        status, message = FAILURE, f"retrain failed: {type(error).__name__}: {error}"
+    for line in warnings:
+        click.echo(line, err=True)
+    if status:
+        if status == FAILURE:
+            for line in _tail(sink):
+                click.echo(f"  | {line}", err=True)
+        if sink is not None:
+            sink.close()
+        _error(message, status)
+    if sink is not None:
+        sink.close()
     click.echo(outcome.summary)
     sys.exit(outcome.exit_code)
 

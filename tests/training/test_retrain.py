@@ -294,8 +294,10 @@ def test_a_tiny_lstm_without_champion_is_promoted_and_stdout_is_one_line(files, 
     report = report_of(models)
     version = report["challenger"]["version"]
     assert current_version(models) == version and previous_version(models) is None
-    # TensorFlow's start-up lines and Keras' output never reach stdout: one line, the summary.
+    # TensorFlow's start-up lines and Keras' output never reach stdout (one line, the summary),
+    # nor cron's mail: a successful run without warnings writes nothing to stderr.
     assert done.stdout.splitlines() == [report["summary"]]
+    assert done.stderr == ""
     macro_f1 = report["evaluations"][0]["challenger"]["macro_f1"]
     recent = report["evaluations"][1]
     assert recent["questions"] == 2 and recent["skipped"] == "2 question(s), fewer than 20"
