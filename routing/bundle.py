@@ -9,12 +9,17 @@ A bundle is one directory per version under a models directory::
       metrics.json         evaluation on the validation data (and the baselines beside it)
       weights.npz          the kind's arrays (float32), read by its predictor in ``routing``
       ...                  the kind's other files (an LSTM: vocabulary.json, model.keras), plots
+      train_questions.npz  fingerprints of the normalized training questions (see
+                           :mod:`routing.fingerprints`), for the overlap check of an evaluation
     models/current  →  20261122-101500-ab12cd   (a symlink, switched after a complete write)
+    models/previous →  20261121-101500-cd34ef   (what ``current`` pointed at before the last switch)
 
 A bundle is written by :class:`BundleWriter` into a hidden temporary sibling directory and
 renamed into place (``rename`` is atomic within one file system, POSIX), then ``current`` is
 replaced by an atomic symlink swap, so a reader never sees a half-written bundle and a crash
-mid-write leaves the last good one served.
+mid-write leaves the last good one served. The temporary directory is named
+``.<version>.<pid>.<random>``: a later run can tell a dead writer's leftovers (its process is
+gone) from a live writer's work (:func:`routing.versions.prune`).
 
 Format history (``bundle.json["format"]``):
 
@@ -43,6 +48,7 @@ import numpy as np
 BUNDLE_FORMAT = 2
 READABLE_FORMATS = (1, 2)
 CURRENT = "current"
+PREVIOUS = "previous"
 MANIFEST = "bundle.json"
 METRICS = "metrics.json"
 ARRAYS = "weights.npz"
@@ -190,7 +196,8 @@ class BundleWriter:
         self.models_dir.mkdir(parents=True, exist_ok=True)
         if (self.models_dir / version).exists():
             raise FileExistsError(f"{self.models_dir / version} already exists")
-        self.path = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=self.models_dir))
+        # The writer's pid in the name: a later run can tell a dead writer's leftovers from ours.
+        self.path = Path(tempfile.mkdtemp(prefix=f".{version}.{os.getpid()}.", dir=self.models_dir))
         self.committed: Path | None = None
 
     def write_json(self, name: str, document: object) -> None:
@@ -238,7 +245,12 @@ class BundleWriter:
 
 
 def set_current(models_dir: str | os.PathLike, version: str) -> None:
-    """Atomically point ``models_dir/current`` at ``version`` (symlink made aside, then renamed).
+    """Atomically point ``models_dir/current`` at ``version``, recording the old target as ``previous``.
+
+    Two atomic steps, in this order (each a symlink made aside, then renamed over the old one
+    with ``os.replace``, atomic on POSIX): ``previous`` → the version ``current`` pointed at
+    (when that is another complete bundle), then ``current`` → ``version``. A crash between
+    the two leaves ``previous`` = ``current``, both complete bundles; never a dangling pointer.
 
     Raises:
         BundleError: if ``models_dir/version`` is not a complete bundle.
@@ -246,8 +258,31 @@ def set_current(models_dir: str | os.PathLike, version: str) -> None:
     models_dir = Path(models_dir)
     if not (models_dir / version / MANIFEST).is_file():
         raise BundleError(f"{models_dir / version}: not a complete bundle")
-    link = models_dir / f".{CURRENT}.{os.getpid()}"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    os.symlink(version, link)
-    os.replace(link, models_dir / CURRENT)
+    old = link_target(models_dir, CURRENT)
+    if old is not None and old != version and (models_dir / old / MANIFEST).is_file():
+        replace_link(models_dir, PREVIOUS, old)
+    replace_link(models_dir, CURRENT, version)
+
+
+def link_target(models_dir: str | os.PathLike, name: str) -> str | None:
+    """The version name a pointer ``models_dir/name`` (``current``, ``previous``) names, or ``None``.
+
+    ``None`` when there is no such symlink; the target is returned as stored (a version
+    directory name, relative to ``models_dir``).
+    """
+    link = Path(models_dir) / name
+    return os.readlink(link) if link.is_symlink() else None
+
+
+def replace_link(models_dir: str | os.PathLike, name: str, target: str) -> None:
+    """Atomically make ``models_dir/name`` a symlink to ``target``: made aside as ``.<name>.<pid>``, then ``os.replace``.
+
+    Raises:
+        OSError: if the link cannot be made or renamed (the old one is then untouched).
+    """
+    models_dir = Path(models_dir)
+    aside = models_dir / f".{name}.{os.getpid()}"
+    if aside.is_symlink() or aside.exists():
+        aside.unlink()
+    os.symlink(target, aside)
+    os.replace(aside, models_dir / name)

@@ -1,4 +1,4 @@
-"""The ``toiawase`` command line: train, evaluate, predict, serve, feedback export (click).
+"""The ``toiawase`` command line: train, evaluate, predict, serve, feedback export, retrain, models (click).
 
 The top of the import graph: the only module that imports both :mod:`training` and
 :mod:`webapp`. Bad input (unreadable ticket file, missing or damaged bundle) prints one line
@@ -127,6 +127,13 @@ def evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json
     except ValueError:
         _fail(f"{data}: no question with words left after cleaning; nothing to evaluate")
     metrics["skipped"] = {"unreadable rows": len(loaded.skipped), **metrics["skipped"]}
+    overlap = metrics.get("overlap")
+    if overlap and overlap["questions"]:
+        click.echo(
+            f"warning: {overlap['questions']} of the {metrics['n']} questions of {data} ({overlap['share']:.1%}) are training "
+            f"questions of model {predictor.version}: these metrics overstate how it does on new questions",
+            err=True,
+        )
     if as_json:
         click.echo(json.dumps(metrics, ensure_ascii=False))
     else:
@@ -134,6 +141,10 @@ def evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json
         click.echo(format_report(metrics))
         if any(metrics["skipped"].values()):
             click.echo(f"skipped: {metrics['skipped']}")
+        if overlap is None:
+            click.echo("overlap with the training data: unknown (the bundle has no training fingerprints)")
+        else:
+            click.echo(f"overlap with the training data: {overlap['questions']} of {metrics['n']} questions ({overlap['share']:.1%})")
 
 
 @main.command()
@@ -258,3 +269,10 @@ def export(models, db, out, since, until) -> None:
     else:
         sys.stdout.flush()
         click.echo(f"exported {count} labeled ticket(s)", err=True)
+
+
+# retrain and models (list, promote, rollback, prune): their own module, registered here.
+from toiawase.retrain_cli import models as _models, retrain as _retrain  # noqa: E402
+
+main.add_command(_retrain)
+main.add_command(_models)

@@ -20,6 +20,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 from preprocessing.sampling import merge_categories
 from routing.calibration import ECE_BINS, apply_temperature, expected_calibration_error, reliability_bins
+from routing.fingerprints import load_fingerprints, overlap
 from routing.predictor import Prediction, Predictor
 from routing.review import REASONS
 
@@ -66,7 +67,7 @@ def evaluate_predictions(y_true: Sequence[str], y_pred: Sequence[str], categorie
     }
 
 
-def evaluate_predictor(predictor: Predictor, questions: Sequence[str], labels: Sequence[str]) -> dict:
+def evaluate_predictor(predictor: Predictor, questions: Sequence[str], labels: Sequence[str], *, misclassified: bool = False) -> dict:
     """Route ``questions`` with ``predictor`` (its own preprocessing) and score them against ``labels``.
 
     Labels are first mapped as the model's categories were merged at training
@@ -77,14 +78,22 @@ def evaluate_predictor(predictor: Predictor, questions: Sequence[str], labels: S
         predictor: any loaded model (see :func:`routing.predictor.load_predictor`).
         questions: raw questions, ``n`` of them.
         labels: their true categories, ``n`` of them.
+        misclassified: also list the questions the model gets wrong.
 
     Returns:
         :func:`evaluate_predictions`' dict (on the calibrated top category) plus
         ``"model_kind"``, ``"model_version"``, ``"skipped": {"empty after cleaning": count}``,
-        ``"calibration"`` (:func:`calibration_report`) and ``"review"`` (:func:`review_report`).
+        ``"calibration"`` (:func:`calibration_report`), ``"review"`` (:func:`review_report`),
+        ``"overlap"``: ``{"questions", "share"}`` of the evaluated questions that are training
+        questions of the model after normalization (:mod:`routing.fingerprints`; ``None`` for a
+        bundle without fingerprints) and, with ``misclassified``, ``"misclassified"``: one
+        ``{"index", "question", "true", "predicted", "probability"}`` per wrong answer, in input
+        order (``index`` into ``questions``; ``probability``: the calibrated probability of the
+        predicted category).
 
     Raises:
         ValueError: if the lengths differ or no question can be routed.
+        BundleError: if the bundle's fingerprint file is damaged.
     """
     if len(questions) != len(labels):
         raise ValueError(f"{len(questions)} questions but {len(labels)} labels")
@@ -107,6 +116,14 @@ def evaluate_predictor(predictor: Predictor, questions: Sequence[str], labels: S
     correct = np.asarray(predicted) == np.asarray(kept_labels)
     metrics["calibration"] = calibration_report(logits, predictor.temperature, correct)
     metrics["review"] = review_report(predictor.decide(documents, probabilities), labels)
+    trained = load_fingerprints(predictor.path)
+    metrics["overlap"] = None if trained is None else overlap(trained, [documents[i].cleaned for i in kept]).to_dict()
+    if misclassified:
+        metrics["misclassified"] = [
+            {"index": i, "question": questions[i], "true": label, "predicted": guess, "probability": float(row.max())}
+            for i, label, guess, row in zip(kept, kept_labels, predicted, probabilities)
+            if guess != label
+        ]
     return metrics
 
 

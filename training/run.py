@@ -26,6 +26,7 @@ from pathlib import Path
 from preprocessing.pipeline import PreprocessSettings
 from preprocessing.sampling import category_counts
 from routing.bundle import ARRAYS, BUNDLE_FORMAT, MANIFEST, METRICS, BundleWriter, unique_version
+from routing.fingerprints import ARRAY as FINGERPRINT_ARRAY, FINGERPRINTS, training_fingerprints
 from routing.predictor import SCOPE_VOCABULARY, load_predictor
 from routing.scope import fit_scope
 from training.baselines import baseline_inputs, make_baseline
@@ -85,6 +86,7 @@ def train(
     skip_bad_rows: bool = False,
     log: Callable[[str], None] = print,
     verbose: int = 2,
+    make_current: bool = True,
 ) -> TrainResult:
     """Train a router on ticket file ``data`` and save the bundle under models directory ``out``.
 
@@ -97,6 +99,8 @@ def train(
         text_column, label_column, fmt, skip_bad_rows: as for ``load_tickets``.
         log: where progress lines go.
         verbose: Keras' fit verbosity (2: one line per epoch; 0: silent).
+        make_current: point ``out/current`` at the new bundle (``False``: only write it, as
+            ``toiawase retrain`` does for a challenger before its gate).
 
     Returns:
         A :class:`TrainResult`.
@@ -119,7 +123,7 @@ def train(
         log("warning: too few examples for a holdout; early stopping and calibration use the evaluation data")
     fitted = fit_function(config.kind)(prepared.train, holdout, prepared.categories, config, log=log, verbose=verbose)
     baselines = {BASELINE: fit_baseline(prepared, config.seed)}
-    path, metrics = write_bundle(out, fitted, prepared, config, settings, baselines, str(data), dev, started)
+    path, metrics = write_bundle(out, fitted, prepared, config, settings, baselines, str(data), dev, started, make_current)
     return TrainResult(path, metrics, training_report(metrics, config, prepared.drops), time.perf_counter() - started)
 
 
@@ -133,11 +137,14 @@ def write_bundle(
     data: str,
     dev: str | None,
     started: float,
+    make_current: bool = True,
 ) -> tuple[Path, dict]:
     """Write, reload, evaluate and publish the bundle of ``fitted``; return its path and metrics.
 
     The metrics are computed on the bundle as written (read back through
     :func:`routing.predictor.load_predictor`), so they describe exactly the model that is served.
+    The bundle keeps the fingerprints of its training questions (fit and holdout parts,
+    :mod:`routing.fingerprints`), so an evaluation can tell how much of its data was trained on.
     """
     data_fingerprint = fingerprint(prepared.train)
     version = unique_version(out, data_fingerprint)
@@ -159,6 +166,7 @@ def write_bundle(
         for name, document in fitted.documents.items():
             writer.write_json(name, document)
         writer.write_arrays(ARRAYS, fitted.arrays)
+        writer.write_arrays(FINGERPRINTS, {FINGERPRINT_ARRAY: training_fingerprints(prepared.train.cleaned + prepared.holdout.cleaned)})
         for name, write in fitted.writers.items():
             write(writer.path / name)
         if fitted.history:
@@ -191,7 +199,7 @@ def write_bundle(
         _write_plots(writer, fitted.history, metrics)
         metrics["data"]["training_seconds"] = round(time.perf_counter() - started, 1)
         writer.write_json(METRICS, metrics)
-        return writer.commit(), metrics
+        return writer.commit(make_current), metrics
 
 
 def _write_plots(writer: BundleWriter, history: dict[str, list[float]], metrics: dict) -> None:

@@ -1,4 +1,4 @@
-"""The HTML pages: the question form ``/``, the model page ``/model`` and its plots.
+"""The HTML pages: the question form ``/``, the model page ``/model``, its plots and the latest re-training report.
 
 The form posts back to ``/`` (no redirect) so the question stays in the textarea; the answer is
 logged (:mod:`webapp.feedback_store`) and carries the feedback forms (:mod:`webapp.feedback_pages`). A question
@@ -9,10 +9,14 @@ one, with status 503.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, abort, current_app, g, render_template, request, send_file
 from werkzeug.wrappers import Response
 
 from routing.bundle import PLOTS
+from routing.predictor import Predictor
+from routing.versions import REPORTS_DIR
 from webapp.errors import AppError
 from webapp.feedback_pages import forms_for
 from webapp.feedback_store import log_predictions, store_state
@@ -90,8 +94,31 @@ def model_page() -> str:
     plots = [name for name in PLOTS if predictor.plot_path(name)]
     return render_template(
         "model.html", predictor=predictor, model_label=MODEL_LABELS.get(predictor.kind, predictor.kind), metrics=metrics,
-        baseline=baseline, plots=plots, threshold=review_threshold(predictor),
+        baseline=baseline, plots=plots, threshold=review_threshold(predictor), has_report=latest_report(predictor) is not None,
     )
+
+
+def latest_report(predictor: Predictor | None) -> Path | None:
+    """The newest ``toiawase retrain`` report (``reports/latest.md`` beside the loaded bundle), if any."""
+    if predictor is None:
+        return None
+    path = predictor.path.parent / REPORTS_DIR / "latest.md"
+    return path if path.is_file() else None
+
+
+@bp.get("/model/report")
+def retrain_report() -> Response:
+    """The latest re-training report, as UTF-8 Markdown text (``text/plain``: shown as is, nothing runs).
+
+    Raises:
+        NotFound: without a model or a report.
+    """
+    path = latest_report(model_state().predictor)
+    if path is None:
+        abort(404)
+    response = Response(path.read_text(encoding="utf-8"), mimetype="text/plain")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/model/plots/<name>")
