@@ -183,8 +183,16 @@ def predict(model, top_k, jsonl, text_column, batch_size, jobs, file) -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1))
 @click.option("--threshold", default=None, type=click.FloatRange(0, 1), help="Below this top probability, ask a person to route.")
-def serve(model, host, port, workers, threshold) -> None:
-    """Serve the web app and JSON API with gunicorn (each worker loads the bundle after fork)."""
-    from webapp.serve import run_gunicorn
+@click.option("--worker-class", default="buffering", show_default=True,
+              help="gunicorn worker class: 'buffering' (reads whole requests before a thread handles them: "
+                   "slow clients hold no thread) or any gunicorn worker class, e.g. 'gthread'.")
+def serve(model, host, port, workers, threshold, worker_class) -> None:
+    """Serve the web app and JSON API with gunicorn (each worker loads the bundle after fork).
 
-    run_gunicorn(model=model, host=host, port=port, workers=workers, threshold=threshold)
+    A broken bundle stops it before the workers start (one line naming the file, exit status
+    2); a new `current` is picked up by the running workers within seconds.
+    """
+    from webapp.serve import WORKER_CLASS, run_gunicorn
+
+    worker_class = WORKER_CLASS if worker_class == "buffering" else worker_class
+    run_gunicorn(model=model, host=host, port=port, workers=workers, threshold=threshold, worker_class=worker_class)

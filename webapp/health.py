@@ -1,8 +1,13 @@
-"""``GET /healthz``: is this worker ready to route questions?
+"""``GET /healthz`` (and ``HEAD``): is this worker ready to route questions?
 
-200 ``{"status": "ok", "model_version": ...}`` when a bundle is loaded; 503
-``{"status": "no_model", "error": {...}}`` otherwise, so a load balancer or the browser test does
-not send questions to a worker that can only answer 503.
+* 200 ``{"status": "ok", "model_version": ...}``: the bundle ``current`` names is loaded;
+* 200 ``{"status": "degraded", "model_version": ..., "reason": ...}``: a model serves, but the
+  bundle ``current`` names now was refused (damaged, missing file...; see :mod:`webapp.reload`).
+  Still 200 so that load balancers keep the instance, which answers correctly with the last good
+  model, while operators see why. ``reason`` names the file at fault relative to the models
+  directory (no absolute server path);
+* 503 ``{"status": "no_model", "error": {...}}``: nothing to route with, so a load balancer or
+  the browser test does not send questions to a worker that can only answer 503.
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    """Readiness check (see the module docstring); never loads or predicts anything."""
+    """Readiness check (see the module docstring); never loads or predicts anything itself."""
     state = model_state()
     if state.predictor is None:
         return jsonify({"status": "no_model", **no_model_error(state.error).to_dict()}), 503
-    return jsonify({"status": "ok", "model_version": state.predictor.version}), 200
+    body = {"status": state.status, "model_version": state.predictor.version}
+    if state.refused:
+        body["reason"] = state.refused
+    return jsonify(body), 200
