@@ -41,11 +41,12 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app.json.ensure_ascii = False  # Japanese readable in the JSON answers
     app.json.sort_keys = False  # keep the documented field order
 
-    from webapp import api, health, pages, request_id
+    from webapp import api, health, pages, request_id, scheduling
     from webapp.errors import register_error_handlers
     from webapp.model_loading import load_model
 
     request_id.init_app(app)
+    scheduling.init_app(app)
     load_model(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

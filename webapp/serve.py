@@ -78,10 +78,30 @@ class ToiawaseApplication(BaseApplication):
         from webapp import create_app
         from webapp.errors import register_malformed_request_handler
 
+        from webapp.scheduling import SWITCH_INTERVAL
+
         configure_app_logging()
+        sys.setswitchinterval(float(os.environ.get("TOIAWASE_SWITCH_INTERVAL", SWITCH_INTERVAL)))
         app = create_app(self.app_config)
         register_malformed_request_handler(app, ParseException, NoMoreData)
+        if os.environ.get("X_POOL", "1") == "1":
+            from webapp.batch_pool import BatchPool
+            from webapp.model_loading import loaded_predictor
+            from webapp.scheduling import POOL_EXTENSION
+
+            pool = BatchPool(app.logger)
+            app.extensions[POOL_EXTENSION] = pool
+            pool.warm(loaded_predictor(app))
         return app
+
+
+def _close_batch_pool(server, worker) -> None:
+    """gunicorn's ``worker_exit`` hook: stop the worker's batch process."""
+    from webapp.scheduling import POOL_EXTENSION
+
+    pool = getattr(getattr(worker, "wsgi", None), "extensions", {}).get(POOL_EXTENSION)
+    if pool is not None:
+        pool.close()
 
 
 def configure_app_logging() -> None:
@@ -98,7 +118,7 @@ def gunicorn_options(host: str, port: int, workers: int, worker_class: str = WOR
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": worker_class,
-        "threads": THREADS,
+        "threads": int(os.environ.get("X_THREADS", THREADS)),
         "preload_app": False,
         "timeout": TIMEOUT,
         "graceful_timeout": 10,
@@ -108,6 +128,7 @@ def gunicorn_options(host: str, port: int, workers: int, worker_class: str = WOR
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "toiawase",
+        "worker_exit": _close_batch_pool,
         # gunicorn ≥ 24 opens a control socket in ~/.gunicorn; several servers (tests, the
         # benchmark) would share its path, and nothing here uses it.
         "control_socket_disable": True,

@@ -116,6 +116,7 @@ def table(rows: dict[str, dict[str, str]]) -> str:
 
 def measure(port: int, args: argparse.Namespace, master: int | None, tmp: Path) -> int:
     """Run the Locust runs against ``port`` and print their tables; return the number of failures."""
+    time.sleep(args.settle)  # let the workers start their batch processes and threads first
     before = worker_memory(master) if master else []
     load = os.getloadavg()[0]
     rows = run_locust(port, args.users, args.duration, tmp / "mix", only_single=False)
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=32, help="Locust users (default: 32)")
     parser.add_argument("--duration", type=int, default=60, help="seconds of the mixed run (default: 60)")
     parser.add_argument("--single-only", type=int, default=0, metavar="SECONDS", help="also a single-questions-only run this long")
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds to wait after /healthz answers before loading (default: 5)")
     parser.add_argument("--fast-path-calls", type=int, default=3000, help="in-process calls measured (0: skip; default: 3000)")
     args = parser.parse_args(argv)
     args.fast = None
