@@ -118,8 +118,7 @@ class BatchScheduler:
 
 def init_app(app: Flask, scheduler: BatchScheduler | None = None) -> BatchScheduler:
     """Count ``app``'s requests as interactive and keep its scheduler in ``app.extensions``."""
-    import os
-    scheduler = scheduler or BatchScheduler(int(os.environ.get("X_CHUNK", CHUNK)), float(os.environ.get("X_YIELD", MAX_YIELD)), int(os.environ.get("X_SLOTS", BATCH_SLOTS)))
+    scheduler = scheduler or BatchScheduler()
     app.extensions[EXTENSION] = scheduler
     app.before_request(_begin)
     app.teardown_request(_end)

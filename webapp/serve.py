@@ -54,9 +54,10 @@ APP_LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] [rid=%(request_id)
 class ToiawaseApplication(BaseApplication):
     """A gunicorn application whose workers each build the Flask app from ``app_config``."""
 
-    def __init__(self, options: dict[str, object], app_config: dict[str, object]) -> None:
+    def __init__(self, options: dict[str, object], app_config: dict[str, object], batch_process: bool = True) -> None:
         self.options = options
         self.app_config = app_config
+        self.batch_process = batch_process
         super().__init__()
 
     def load_config(self) -> None:
@@ -68,6 +69,11 @@ class ToiawaseApplication(BaseApplication):
     def load(self):
         """Build the WSGI app in the worker (called after the fork, since ``preload_app`` is off).
 
+        Also, in the worker: the app's log format (:func:`configure_app_logging`), gunicorn's
+        body errors answered 400, the interpreter's switch interval
+        (:data:`webapp.scheduling.SWITCH_INTERVAL`) and, unless disabled, the batch process
+        (:class:`webapp.batch_pool.BatchPool`, started and loaded with the bundle at once).
+
         OpenBLAS keeps its default thread pool here: limited to one thread (as the batch workers
         of ``routing.batch`` are), four concurrent clients saw p50 9.7 ms instead of
         2.8 ms (``bench/latency.py --concurrency 4``), the gthread worker's threads then
@@ -76,19 +82,16 @@ class ToiawaseApplication(BaseApplication):
         from gunicorn.http.errors import NoMoreData, ParseException
 
         from webapp import create_app
+        from webapp.batch_pool import BatchPool
         from webapp.errors import register_malformed_request_handler
-
-        from webapp.scheduling import SWITCH_INTERVAL
+        from webapp.model_loading import loaded_predictor
+        from webapp.scheduling import POOL_EXTENSION, SWITCH_INTERVAL
 
         configure_app_logging()
-        sys.setswitchinterval(float(os.environ.get("TOIAWASE_SWITCH_INTERVAL", SWITCH_INTERVAL)))
+        sys.setswitchinterval(SWITCH_INTERVAL)
         app = create_app(self.app_config)
         register_malformed_request_handler(app, ParseException, NoMoreData)
-        if os.environ.get("X_POOL", "1") == "1":
-            from webapp.batch_pool import BatchPool
-            from webapp.model_loading import loaded_predictor
-            from webapp.scheduling import POOL_EXTENSION
-
+        if self.batch_process:
             pool = BatchPool(app.logger)
             app.extensions[POOL_EXTENSION] = pool
             pool.warm(loaded_predictor(app))
@@ -112,13 +115,13 @@ def configure_app_logging() -> None:
     logging.getLogger("webapp").setLevel(logging.INFO)
 
 
-def gunicorn_options(host: str, port: int, workers: int, worker_class: str = WORKER_CLASS) -> dict[str, object]:
+def gunicorn_options(host: str, port: int, workers: int, worker_class: str = WORKER_CLASS, threads: int = THREADS) -> dict[str, object]:
     """The gunicorn settings used by :func:`run_gunicorn` (see the module constants)."""
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": worker_class,
-        "threads": int(os.environ.get("X_THREADS", THREADS)),
+        "threads": threads,
         "preload_app": False,
         "timeout": TIMEOUT,
         "graceful_timeout": 10,
@@ -142,6 +145,8 @@ def run_gunicorn(
     workers: int = 2,
     threshold: float | None = None,
     worker_class: str = WORKER_CLASS,
+    threads: int = THREADS,
+    batch_process: bool = True,
 ) -> None:
     """Serve the app with gunicorn until interrupted (Ctrl+C or SIGTERM); does not return before.
 
@@ -152,6 +157,10 @@ def run_gunicorn(
         threshold: top probability below which a question needs review; ``None``:
             ``$TOIAWASE_THRESHOLD``, else 0.5.
         worker_class: gunicorn worker class (default :data:`WORKER_CLASS`).
+        threads: threads per worker (:data:`THREADS`).
+        batch_process: route batches in a low-priority child process per worker
+            (:mod:`webapp.batch_pool`); ``False``: in the worker, in chunks that give way to
+            single questions (:mod:`webapp.scheduling`).
 
     Raises:
         SystemExit: status 2 for a present but broken bundle (``error: FILE: reason`` on stderr)
@@ -174,7 +183,7 @@ def run_gunicorn(
     if warning:
         print(f"warning: {warning}\nwarning: serving the 'no model' page until a bundle exists (it is picked up within seconds)", file=sys.stderr)
     app_config = {"MODEL_PATH": os.path.abspath(model), "THRESHOLD": threshold}
-    ToiawaseApplication(gunicorn_options(host, port, workers, worker_class), app_config).run()
+    ToiawaseApplication(gunicorn_options(host, port, workers, worker_class, threads), app_config, batch_process).run()
 
 
 def _fail(message: str) -> None:
