@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
                 wait_until_healthy(port, process, log, 90)
             except ServerStartError as exc:
                 sys.exit(f"error: {exc}")
-            time.sleep(3)  # the batch processes start
+            time.sleep(2)  # the workers' threads start their MeCab taggers
             records: list = []
             stop = threading.Event()
             threads = [threading.Thread(target=client, args=(port, stop, records, i), daemon=True) for i in range(args.clients)]
@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
         before = Counter(r[2] for r in records if edges[i] <= r[0] < moment and r[1] == 200)
         after = Counter(r[2] for r in records if moment <= r[0] < edges[i + 2] and r[1] == 200)
         lag = max((r[0] - moment for r in records if r[0] >= moment and r[2] == previous and r[0] < edges[i + 2]), default=0.0)
-        print(f"| {moment - began:.1f} | {version} | {dict(before.most_common())} | {dict(after.most_common())} | {lag:.2f} |")
+        shown = "— (refused: the previous version keeps serving)" if version == "reload-broken" else f"{lag:.2f}"
+        print(f"| {moment - began:.1f} | {version} | {dict(before.most_common())} | {dict(after.most_common())} | {shown} |")
         if version != "reload-broken":
             previous = version
     if health_after_broken:

@@ -187,9 +187,7 @@ def predict(model, top_k, jsonl, text_column, batch_size, jobs, file) -> None:
               help="gunicorn worker class: 'buffering' (reads whole requests before a thread handles them: "
                    "slow clients hold no thread) or any gunicorn worker class, e.g. 'gthread'.")
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1), help="Threads per worker.")
-@click.option("--batch-process/--no-batch-process", default=True, show_default=True,
-              help="Route multi-question API calls in a low-priority process per worker, so they never delay single questions.")
-def serve(model, host, port, workers, threshold, worker_class, threads, batch_process) -> None:
+def serve(model, host, port, workers, threshold, worker_class, threads) -> None:
     """Serve the web app and JSON API with gunicorn (each worker loads the bundle after fork).
 
     A broken bundle stops it before the workers start (one line naming the file, exit status
@@ -199,4 +197,4 @@ def serve(model, host, port, workers, threshold, worker_class, threads, batch_pr
 
     worker_class = WORKER_CLASS if worker_class == "buffering" else worker_class
     run_gunicorn(model=model, host=host, port=port, workers=workers, threshold=threshold, worker_class=worker_class,
-                 threads=threads, batch_process=batch_process)
+                 threads=threads)

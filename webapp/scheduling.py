@@ -1,23 +1,28 @@
 """Batches must not starve single questions: batch work in chunks that give way to other requests.
 
 A worker's threads share one interpreter lock. A 100-question API call is about 50 ms of CPU
-(0.25 ms of MeCab and 0.25 ms of network per question on the 2-core machine), a 1,000-question
-one about 0.5 s; run in one go, it holds the interpreter while the worker's other threads wait for
-it, and a single question that needs a few milliseconds waited p50 126 ms, p99 1.47 s behind
-batches (issue 12). Here, per worker (per app, :class:`BatchScheduler` in ``app.extensions``):
+(about 0.25 ms of MeCab and 0.25 ms of network per question on the 2-core machine), a
+1,000-question one about 0.5 s; run in one go, it holds the interpreter while the worker's other
+threads wait for it, and a single question that needs a few milliseconds waited p50 126 ms, p99
+1.47 s behind batches (issue 12). Here, per worker (per app, :class:`BatchScheduler` in
+``app.extensions``):
 
 * every request counts as *interactive* from its start (``before_request``) to its end
   (``teardown_request``), unless it declares itself a batch (:meth:`BatchScheduler.run_batch`);
 * a batch is routed :data:`CHUNK` questions at a time; before each chunk it waits while
   interactive requests are in flight in this worker, at most :data:`MAX_YIELD` seconds per chunk
   so that batches still progress under a steady stream of single questions;
-* at most :data:`BATCH_SLOTS` batches compute at once per worker (others wait their turn, in
-  arrival order as far as ``threading`` goes), so batches cannot take every thread and core;
+* at most :data:`BATCH_SLOTS` batches compute at once per worker (others wait their turn), so
+  batches cannot take every core;
 * the worker's interpreter switches threads every :data:`SWITCH_INTERVAL` seconds instead of
   5 ms (``sys.setswitchinterval``, set by :mod:`webapp.serve`), so a single question's thread
   gets the interpreter back sooner from a batch chunk in progress.
 
-The measurements that chose these values are in the README ("Load test").
+Chosen by measurement over a separate low-priority process per worker for batches (``nice``
++10, the request thread waiting on it): with 4 clients sending 100-question calls back to back,
+single questions took p50 12 ms / p99 62 ms here against p50 72 ms / p99 396 ms with the batch
+process, for the same batch throughput (8.5 and 9.6 calls/s; ``bench/latency.py --batch-clients
+4``, machine load average 10; README, "Load test").
 """
 
 from __future__ import annotations
@@ -41,8 +46,6 @@ BATCH_SLOTS = 1
 SWITCH_INTERVAL = 0.001
 
 EXTENSION = "toiawase.scheduler"
-#: Where :mod:`webapp.serve` puts the worker's :class:`webapp.batch_pool.BatchPool`.
-POOL_EXTENSION = "toiawase.batch_pool"
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -147,20 +150,9 @@ def run_batch(items: Sequence[T], work: Callable[[Sequence[T]], list[R]]) -> lis
 
 
 def route_batch(predictor: Predictor, questions: Sequence[str], top_k: int, threshold: float | None) -> list[Prediction]:
-    """Route several questions: in the app's batch process if it has one (:mod:`webapp.batch_pool`,
-    set up by :mod:`webapp.serve`), else here in chunks that give way (:func:`run_batch`).
+    """Route several questions in chunks that give way to interactive requests (:func:`run_batch`).
 
     Returns:
         One prediction per question, as ``predictor.predict(questions, top_k, threshold)``.
     """
-    pool = current_app.extensions.get(POOL_EXTENSION)
-    if pool is not None:
-        if g.get("counted_interactive"):
-            scheduler = current_app.extensions[EXTENSION]
-            scheduler.end()
-            try:
-                return pool.route(predictor, list(questions), top_k, threshold)
-            finally:
-                scheduler.begin()
-        return pool.route(predictor, list(questions), top_k, threshold)
     return run_batch(list(questions), lambda chunk: predictor.predict_documents([predictor.prepare(q) for q in chunk], top_k, threshold))

@@ -54,10 +54,9 @@ APP_LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] [rid=%(request_id)
 class ToiawaseApplication(BaseApplication):
     """A gunicorn application whose workers each build the Flask app from ``app_config``."""
 
-    def __init__(self, options: dict[str, object], app_config: dict[str, object], batch_process: bool = True) -> None:
+    def __init__(self, options: dict[str, object], app_config: dict[str, object]) -> None:
         self.options = options
         self.app_config = app_config
-        self.batch_process = batch_process
         super().__init__()
 
     def load_config(self) -> None:
@@ -71,8 +70,7 @@ class ToiawaseApplication(BaseApplication):
 
         Also, in the worker: the app's log format (:func:`configure_app_logging`), gunicorn's
         body errors answered 400, the interpreter's switch interval
-        (:data:`webapp.scheduling.SWITCH_INTERVAL`) and, unless disabled, the batch process
-        (:class:`webapp.batch_pool.BatchPool`, started and loaded with the bundle at once).
+        (:data:`webapp.scheduling.SWITCH_INTERVAL`).
 
         OpenBLAS keeps its default thread pool here: limited to one thread (as the batch workers
         of ``routing.batch`` are), four concurrent clients saw p50 9.7 ms instead of
@@ -82,29 +80,14 @@ class ToiawaseApplication(BaseApplication):
         from gunicorn.http.errors import NoMoreData, ParseException
 
         from webapp import create_app
-        from webapp.batch_pool import BatchPool
         from webapp.errors import register_malformed_request_handler
-        from webapp.model_loading import loaded_predictor
-        from webapp.scheduling import POOL_EXTENSION, SWITCH_INTERVAL
+        from webapp.scheduling import SWITCH_INTERVAL
 
         configure_app_logging()
         sys.setswitchinterval(SWITCH_INTERVAL)
         app = create_app(self.app_config)
         register_malformed_request_handler(app, ParseException, NoMoreData)
-        if self.batch_process:
-            pool = BatchPool(app.logger)
-            app.extensions[POOL_EXTENSION] = pool
-            pool.warm(loaded_predictor(app))
         return app
-
-
-def _close_batch_pool(server, worker) -> None:
-    """gunicorn's ``worker_exit`` hook: stop the worker's batch process."""
-    from webapp.scheduling import POOL_EXTENSION
-
-    pool = getattr(getattr(worker, "wsgi", None), "extensions", {}).get(POOL_EXTENSION)
-    if pool is not None:
-        pool.close()
 
 
 def configure_app_logging() -> None:
@@ -131,7 +114,6 @@ def gunicorn_options(host: str, port: int, workers: int, worker_class: str = WOR
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "toiawase",
-        "worker_exit": _close_batch_pool,
         # gunicorn ≥ 24 opens a control socket in ~/.gunicorn; several servers (tests, the
         # benchmark) would share its path, and nothing here uses it.
         "control_socket_disable": True,
@@ -146,7 +128,6 @@ def run_gunicorn(
     threshold: float | None = None,
     worker_class: str = WORKER_CLASS,
     threads: int = THREADS,
-    batch_process: bool = True,
 ) -> None:
     """Serve the app with gunicorn until interrupted (Ctrl+C or SIGTERM); does not return before.
 
@@ -158,9 +139,6 @@ def run_gunicorn(
             ``$TOIAWASE_THRESHOLD``, else 0.5.
         worker_class: gunicorn worker class (default :data:`WORKER_CLASS`).
         threads: threads per worker (:data:`THREADS`).
-        batch_process: route batches in a low-priority child process per worker
-            (:mod:`webapp.batch_pool`); ``False``: in the worker, in chunks that give way to
-            single questions (:mod:`webapp.scheduling`).
 
     Raises:
         SystemExit: status 2 for a present but broken bundle (``error: FILE: reason`` on stderr)
@@ -183,7 +161,7 @@ def run_gunicorn(
     if warning:
         print(f"warning: {warning}\nwarning: serving the 'no model' page until a bundle exists (it is picked up within seconds)", file=sys.stderr)
     app_config = {"MODEL_PATH": os.path.abspath(model), "THRESHOLD": threshold}
-    ToiawaseApplication(gunicorn_options(host, port, workers, worker_class, threads), app_config, batch_process).run()
+    ToiawaseApplication(gunicorn_options(host, port, workers, worker_class, threads), app_config).run()
 
 
 def _fail(message: str) -> None:

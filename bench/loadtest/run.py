@@ -116,7 +116,7 @@ def table(rows: dict[str, dict[str, str]]) -> str:
 
 def measure(port: int, args: argparse.Namespace, master: int | None, tmp: Path) -> int:
     """Run the Locust runs against ``port`` and print their tables; return the number of failures."""
-    time.sleep(args.settle)  # let the workers start their batch processes and threads first
+    time.sleep(args.settle)  # let the workers settle after start-up
     before = worker_memory(master) if master else []
     load = os.getloadavg()[0]
     rows = run_locust(port, args.users, args.duration, tmp / "mix", only_single=False)

@@ -1,15 +1,12 @@
-"""Batches give way to single questions (webapp/scheduling.py) and the batch process (webapp/batch_pool.py)."""
+"""Batches give way to single questions (webapp/scheduling.py)."""
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 
 import pytest
 
-from routing.predictor import load_predictor
-from webapp.batch_pool import BatchPool
 from webapp.scheduling import BatchScheduler
 
 
@@ -47,16 +44,3 @@ def test_a_batch_request_does_not_wait_for_itself():
 def test_bad_scheduler_settings_are_refused(arguments):
     with pytest.raises(ValueError):
         BatchScheduler(**arguments)
-
-
-def test_the_batch_process_answers_like_the_predictor(trained_bundle_dir):
-    predictor = load_predictor(trained_bundle_dir)
-    questions = ["注文した商品がまだ届きません", "パスワードを忘れました", "=====", "返品したいです"]
-    pool = BatchPool(logging.getLogger("test"))
-    try:
-        routed = pool.route(predictor, questions, 2, 0.3)
-    finally:
-        pool.close()
-    expected = predictor.predict(questions, 2, threshold=0.3)
-    assert [(p.category, p.reason, [c for c, _ in p.top_k]) for p in routed] == [(p.category, p.reason, [c for c, _ in p.top_k]) for p in expected]
-    assert [p.probability or 0.0 for p in routed] == pytest.approx([p.probability or 0.0 for p in expected], abs=1e-6)

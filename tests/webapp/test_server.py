@@ -1,4 +1,4 @@
-"""The real server (``toiawase serve``: gunicorn, the buffering worker, the batch process) under
+"""The real server (``toiawase serve``: gunicorn, the buffering worker, batches in chunks) under
 what production throws at it: stalled clients, hostile requests by raw sockets, HEAD, request ids
 in the logs, live reload and ``kill -HUP`` onto a broken bundle, a broken bundle at start-up.
 
@@ -222,7 +222,7 @@ def test_app_log_lines_carry_the_request_id(server):
 # --- batches -------------------------------------------------------------------------------------
 
 
-def test_a_batch_routed_in_the_batch_process_equals_the_in_process_predictions(server):
+def test_a_batch_routed_in_chunks_equals_the_in_process_predictions(server):
     questions = [f"{QUESTION} {i}件目" for i in range(40)] + ["-----"]
     expected = [p.to_dict() for p in load_predictor(server.models).predict(questions, 3)]
     status, _, body = post_raw(server.port, json.dumps({"questions": questions}, ensure_ascii=False).encode())
