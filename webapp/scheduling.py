@@ -12,8 +12,6 @@ threads wait for it, and a single question that needs a few milliseconds waited 
 * a batch is routed :data:`CHUNK` questions at a time; before each chunk it waits while
   interactive requests are in flight in this worker, at most :data:`MAX_YIELD` seconds per chunk
   so that batches still progress under a steady stream of single questions;
-* at most :data:`BATCH_SLOTS` batches compute at once per worker (others wait their turn), so
-  batches cannot take every core;
 * the worker's interpreter switches threads every :data:`SWITCH_INTERVAL` seconds instead of
   5 ms (``sys.setswitchinterval``, set by :mod:`webapp.serve`), so a single question's thread
   gets the interpreter back sooner from a batch chunk in progress.
@@ -38,10 +36,9 @@ from routing.predictor import Prediction, Predictor
 
 #: Questions routed between two chances for other requests to run (about 5 ms of CPU).
 CHUNK = 16
-#: Longest wait of one batch chunk for interactive requests to finish, in seconds.
-MAX_YIELD = 0.05
-#: Batches computing at once in one worker.
-BATCH_SLOTS = 1
+#: Longest wait of one batch chunk for interactive requests to finish, in seconds: short, since a
+#: waiting batch holds one of the worker's threads.
+MAX_YIELD = 0.02
 #: The interpreter's thread switch interval in the workers, in seconds (Python's default: 0.005).
 SWITCH_INTERVAL = 0.001
 
@@ -57,15 +54,16 @@ class BatchScheduler:
     Args:
         chunk: items per chunk of a batch (≥ 1).
         max_yield: seconds a chunk waits at most for interactive requests (≥ 0).
-        slots: batches computing at once (≥ 1).
+
+    Raises:
+        ValueError: for a chunk under 1 or a negative ``max_yield``.
     """
 
-    def __init__(self, chunk: int = CHUNK, max_yield: float = MAX_YIELD, slots: int = BATCH_SLOTS) -> None:
-        if chunk < 1 or max_yield < 0 or slots < 1:
-            raise ValueError("chunk and slots must be at least 1 and max_yield at least 0")
+    def __init__(self, chunk: int = CHUNK, max_yield: float = MAX_YIELD) -> None:
+        if chunk < 1 or max_yield < 0:
+            raise ValueError("chunk must be at least 1 and max_yield at least 0")
         self.chunk = chunk
         self.max_yield = max_yield
-        self._slots = threading.BoundedSemaphore(slots)
         self._idle = threading.Condition()
         self._interactive = 0
 
@@ -108,12 +106,11 @@ class BatchScheduler:
         if interactive:
             self.end()
         try:
-            with self._slots:
-                results: list[R] = []
-                for start in range(0, len(items), self.chunk):
-                    self.give_way()
-                    results.extend(work(items[start:start + self.chunk]))
-                return results
+            results: list[R] = []
+            for start in range(0, len(items), self.chunk):
+                self.give_way()
+                results.extend(work(items[start:start + self.chunk]))
+            return results
         finally:
             if interactive:
                 self.begin()

@@ -35,8 +35,11 @@ from webapp import settings
 log = logging.getLogger(__name__)
 
 #: Threads per worker: requests handled at once by one worker (slow clients hold none, see
-#: :mod:`webapp.worker`).
-THREADS = 4
+#: :mod:`webapp.worker`). A batch waiting for single questions to pass holds a thread, so more
+#: than gthread's usual 4: with 4, single questions queued behind waiting batches (Locust mix:
+#: p99 1.4–1.5 s against 0.7 s with 8; README, "Load test"). Each thread adds its MeCab tagger
+#: and allocator arena: about 220 MB resident per worker under load with 4, 360 MB with 8.
+THREADS = 8
 #: The worker class: gthread that buffers whole requests first (:mod:`webapp.worker`).
 WORKER_CLASS = "webapp.worker.BufferingThreadWorker"
 #: Seconds a worker may spend on one request before gunicorn restarts it. A 1,000-question

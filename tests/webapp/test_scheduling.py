@@ -40,7 +40,7 @@ def test_a_batch_request_does_not_wait_for_itself():
     assert scheduler.interactive == 1  # counted again afterwards, until its teardown
 
 
-@pytest.mark.parametrize("arguments", [{"chunk": 0}, {"max_yield": -1}, {"slots": 0}])
+@pytest.mark.parametrize("arguments", [{"chunk": 0}, {"max_yield": -1}])
 def test_bad_scheduler_settings_are_refused(arguments):
     with pytest.raises(ValueError):
         BatchScheduler(**arguments)
