@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BIN := $(VENV)/bin
 
-.PHONY: setup system-deps browser-deps demo-model serve test bench latency
+.PHONY: setup system-deps browser-deps demo-model serve test bench latency load stalled reload-bench
 
 # Python environment: the project and its test extras, editable (templates/ and static/ are read from here).
 setup: $(VENV)/.toiawase-installed
@@ -41,3 +41,18 @@ bench: setup system-deps
 
 latency: demo-model
 	$(BIN)/python bench/latency.py --model $(MODELS)
+
+# Serving under load (not run in CI; bench/loadtest needs the `bench` extra: Locust).
+# A crowd of agents: 32 Locust users for 60 s (the mix in bench/loadtest/locustfile.py), then
+# 20 s of single questions only, and the in-process fast path for comparison.
+load: demo-model
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python bench/loadtest/run.py --model $(MODELS) --users 32 --duration 60 --single-only 20
+
+# /healthz with 64 connections that never finish their headers.
+stalled: demo-model
+	$(BIN)/python bench/stalled.py --model $(MODELS) --stalled 64
+
+# 32 clients for 30 s while models/current is flipped 5 times, once to a broken bundle.
+reload-bench: demo-model
+	$(BIN)/python bench/reload_under_load.py --model $(MODELS) --clients 32 --duration 30 --flips 5

@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python bench/latency.py --model models --requests 2000
     .venv/bin/python bench/latency.py --model models --requests 5000 --concurrency 4 --json-out bench/results/latency.json
+    .venv/bin/python bench/latency.py --model models --requests 1000 --batch-clients 4   # singles behind batches
 
 Starts ``toiawase serve`` (gunicorn, the same command a person runs) on a free port of 127.0.0.1,
 waits for ``/healthz``, then sends ``--requests`` single-question requests with varied Japanese
@@ -12,6 +13,11 @@ keep-alive connection (``http.client``). The first ``--warmup`` requests of each
 measured. Latency is wall-clock time from sending the request to reading the whole answer, in
 milliseconds, on the client; requests/s is measured requests over the measuring wall time.
 Prints a Markdown table, optionally writes JSON, and always stops the server.
+
+With ``--batch-clients N``, N more threads send 100-question requests back to back for the whole
+measurement (their answers are read, not decoded, to keep this process's own CPU use low): the
+latency of single questions while batches run (issue 12). ``--serve-option`` passes options to
+``toiawase serve`` (e.g. ``--serve-option=--worker-class=gthread``).
 
 The goal of issue #3: p50 ≤ 10 ms on a 2-core machine (``model.predict()`` per request costs
 about 100 ms). Not a test: the numbers depend on the machine.
@@ -105,13 +111,31 @@ def client(port: int, indices: range, warmup: int, latencies: list[float], error
         connection.close()
 
 
+def batch_client(port: int, stop: threading.Event, counts: list[int], errors: list[str]) -> None:
+    """Send 100-question requests back to back until ``stop``; count the answers."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=60)
+    body = json.dumps({"questions": [QUESTIONS[i % len(QUESTIONS)] + f" {i}" for i in range(100)]}, ensure_ascii=False).encode()
+    try:
+        while not stop.is_set():
+            connection.request("POST", "/api/v1/predict", body=body, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                errors.append(f"batch: {response.status}")
+            counts.append(1)
+    except Exception as exc:  # noqa: BLE001 - reported
+        errors.append(f"batch: {type(exc).__name__}: {exc}")
+    finally:
+        connection.close()
+
+
 def run(args: argparse.Namespace) -> dict:
     """Start the server, measure, stop the server; return the results dict."""
     port = free_port()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="toiawase-latency-") as tmp:
         log_path = Path(tmp) / "server.log"
-        process = start_server(args.model, port, args.workers, log_path)
+        process = start_server(args.model, port, args.workers, log_path, extra=args.serve_option)
         try:
             try:
                 health = wait_until_healthy(port, process, log_path, START_TIMEOUT)
@@ -123,6 +147,14 @@ def run(args: argparse.Namespace) -> dict:
             barrier = threading.Barrier(args.concurrency + 1)
             threads = [threading.Thread(target=client, args=(port, r, args.warmup, latencies, errors, barrier), daemon=True)
                        for r in per_thread]
+            stop_batches = threading.Event()
+            batches: list[int] = []
+            batchers = [threading.Thread(target=batch_client, args=(port, stop_batches, batches, errors), daemon=True)
+                        for _ in range(args.batch_clients)]
+            for thread in batchers:
+                thread.start()
+            if batchers:
+                time.sleep(2)  # batches are running before singles are measured
             for thread in threads:
                 thread.start()
             try:
@@ -133,6 +165,9 @@ def run(args: argparse.Namespace) -> dict:
             for thread in threads:
                 thread.join(timeout=600)
             wall = time.perf_counter() - began
+            stop_batches.set()
+            for thread in batchers:
+                thread.join(timeout=120)
         finally:
             stop_server(process)
     if errors:
@@ -148,6 +183,9 @@ def run(args: argparse.Namespace) -> dict:
         "requests": len(values),
         "warmup_per_connection": args.warmup,
         "concurrency": args.concurrency,
+        "batch_clients": args.batch_clients,
+        "batches_per_second": len(batches) / wall if wall > 0 else float("nan"),
+        "serve_options": args.serve_option,
         "latency_ms": {
             "p50": float(np.percentile(values, 50)),
             "p90": float(np.percentile(values, 90)),
@@ -165,6 +203,8 @@ def markdown(result: dict) -> str:
     header = (
         f"Single-question `POST /api/v1/predict`, model `{result['model_version']}`, "
         f"{result['server']['workers']} gunicorn worker(s), concurrency {result['concurrency']}, "
+        f"{result['batch_clients']} batch client(s) ({result['batches_per_second']:.1f} 100-question calls/s), "
+        f"server options {result['serve_options'] or 'default'}, "
         f"{result['requests']} requests after {result['warmup_per_connection']} warm-up per connection, "
         f"{result['machine']['cpus']} CPUs (1-min load average before: {result['machine']['load_average_1min_before']})"
     )
@@ -185,6 +225,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=50, help="unmeasured requests per connection first (default: 50)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default: 2)")
     parser.add_argument("--concurrency", type=int, default=1, help="client threads, one connection each (default: 1)")
+    parser.add_argument("--batch-clients", type=int, default=0, help="threads sending 100-question calls meanwhile (default: 0)")
+    parser.add_argument("--serve-option", action="append", default=[], help="extra `toiawase serve` option (repeatable)")
     parser.add_argument("--json-out", type=Path, help="also write the result as JSON here")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.warmup < 0 or args.workers < 1 or not 1 <= args.concurrency <= 64:

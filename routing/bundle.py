@@ -36,8 +36,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
@@ -182,9 +184,16 @@ class BundleWriter:
             writer.write_json("metrics.json", evaluate(predictor))
             final = writer.commit()
 
+    The temporary directory is named ``.<version>.<pid>.<random>``: the writer's process id, so
+    that a later writer can tell the leftovers of a killed one (``kill -9`` skips the clean-up)
+    from a live one's and remove them (:func:`remove_dead_leftovers`, run when a writer starts).
+
     Args:
         models_dir: the models directory (created if missing).
         version: the bundle's directory name (see :func:`new_version`).
+
+    Attributes:
+        removed_leftovers: names of dead writers' leftovers removed when this writer started.
 
     Raises:
         FileExistsError: if that version already exists.
@@ -196,6 +205,7 @@ class BundleWriter:
         self.models_dir.mkdir(parents=True, exist_ok=True)
         if (self.models_dir / version).exists():
             raise FileExistsError(f"{self.models_dir / version} already exists")
+        self.removed_leftovers = remove_dead_leftovers(self.models_dir)
         # The writer's pid in the name: a later run can tell a dead writer's leftovers from ours.
         self.path = Path(tempfile.mkdtemp(prefix=f".{version}.{os.getpid()}.", dir=self.models_dir))
         self.committed: Path | None = None
@@ -286,3 +296,76 @@ def replace_link(models_dir: str | os.PathLike, name: str, target: str) -> None:
         aside.unlink()
     os.symlink(target, aside)
     os.replace(aside, models_dir / name)
+
+
+#: Hidden leftovers of a writer identified by its process id: a bundle's temporary directory
+#: ``.<version>.<pid>.<random>`` (:class:`BundleWriter`), or the temporary link
+#: ``.current.<pid>``, ``.previous.<pid>`` (:func:`replace_link`) or file ``.last-good.<pid>`` (the web app's).
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)(?:\.(?P<random>[A-Za-z0-9_]+))?$")
+#: Hidden temporary directories of writers from before process ids were in the names
+#: (``.<version>.<random>``) are removed once older than this (seconds).
+LEGACY_LEFTOVER_AGE = 24 * 3600
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (``kill(pid, 0)``, POSIX)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def remove_dead_leftovers(models_dir: str | os.PathLike, now: float | None = None) -> list[str]:
+    """Remove what killed writers left in ``models_dir``; return the names removed.
+
+    Removed: hidden entries whose name carries the id of a process that no longer exists
+    (``.<version>.<pid>.<random>`` directories, ``.current.<pid>``/``.previous.<pid>`` links, ``.last-good.<pid>``
+    files), and hidden ``.<version>.<random>`` directories of the older naming once they are
+    :data:`LEGACY_LEFTOVER_AGE` old. Never touches visible entries (published bundles,
+    ``current``) nor a live process's entries. Process ids are this machine's: do not share a
+    models directory between machines while they write to it.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> models = pathlib.Path(tempfile.mkdtemp())
+        >>> (models / ".20261122-101500-ab12cd.999999999.x1y2").mkdir()
+        >>> (models / f".20261122-101500-ab12cd.{os.getpid()}.live").mkdir()
+        >>> remove_dead_leftovers(models)
+        ['.20261122-101500-ab12cd.999999999.x1y2']
+    """
+    models_dir = Path(models_dir)
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = sorted(models_dir.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(".") or name in (".", ".."):
+            continue
+        match = _LEFTOVER.match(name)
+        dead = bool(match) and not _process_alive(int(match.group("pid")))
+        if not match and entry.is_dir() and not entry.is_symlink() and name.count(".") >= 2:
+            try:
+                dead = now - entry.stat().st_mtime > LEGACY_LEFTOVER_AGE
+            except OSError:
+                dead = False
+        if not dead:
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            continue
+        removed.append(name)
+    return removed

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 #: Only ever a server on this machine.
@@ -34,21 +35,23 @@ def free_port() -> int:
 
 def start_server(
     model: str | os.PathLike, port: int, workers: int, log_path: Path, db: str | None = None, threshold: float | None = None,
+    extra: Sequence[str] = (), env: dict[str, str] | None = None,
 ) -> subprocess.Popen:
     """Start ``toiawase serve`` in its own process group; its output goes to ``log_path``.
 
     ``db``: the feedback database URL (``--db``); ``None``: the server's default (the models
     directory's ``feedback.sqlite3``, unless ``$TOIAWASE_DB`` is set). ``threshold``:
-    ``--threshold`` (``None``: the bundle's).
+    ``--threshold`` (``None``: the bundle's). ``extra`` are further ``toiawase serve`` options;
+    ``env`` replaces the environment (default: this process's).
     """
     command = [sys.executable, "-m", "toiawase", "serve", "--model", str(model),
-               "--host", HOST, "--port", str(port), "--workers", str(workers)]
+               "--host", HOST, "--port", str(port), "--workers", str(workers), *extra]
     if db is not None:
         command += ["--db", db]
     if threshold is not None:
         command += ["--threshold", str(threshold)]
     with open(log_path, "wb") as log:
-        return subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
 
 
 def get_json(port: int, path: str, timeout: float = 5.0) -> tuple[int, dict]:
@@ -93,3 +96,38 @@ def stop_server(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
+
+
+def open_stalled_connections(port: int, count: int, head: bytes = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n") -> list[socket.socket]:
+    """Open ``count`` connections that send ``head`` (a request line and a header, not the blank
+    line ending the headers, RFC 9112 §2.1) and then nothing more: clients stalled mid-headers.
+
+    The caller closes the sockets. Raises ``OSError`` if a connection cannot be made.
+    """
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection((HOST, port), timeout=5)
+            sock.sendall(head)
+            sockets.append(sock)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def timed_get(port: int, path: str, timeout: float) -> tuple[float, int | None]:
+    """``GET path`` on a new connection: (seconds until the whole answer was read, status or
+    ``None`` if it failed or took longer than ``timeout`` seconds)."""
+    began = time.monotonic()
+    connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        return time.monotonic() - began, response.status
+    except (OSError, http.client.HTTPException):
+        return time.monotonic() - began, None
+    finally:
+        connection.close()

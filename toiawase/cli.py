@@ -198,17 +198,25 @@ def predict(model, top_k, jsonl, text_column, batch_size, jobs, file) -> None:
 @click.option("--threshold", default=None, type=click.FloatRange(0, 1), help="Below this top probability, ask a person to route.")
 @click.option("--db", default=None, help="Feedback database URL (SQLAlchemy), e.g. postgresql+psycopg://user@host/db "
               "(default: $TOIAWASE_DB, else feedback.sqlite3 in the models directory).")
-def serve(model, host, port, workers, threshold, db) -> None:
+@click.option("--worker-class", default="buffering", show_default=True,
+              help="gunicorn worker class: 'buffering' (reads whole requests before a thread handles them: "
+                   "slow clients hold no thread) or any gunicorn worker class, e.g. 'gthread'.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1), help="Threads per worker.")
+def serve(model, host, port, workers, threshold, db, worker_class, threads) -> None:
     """Serve the web app and JSON API with gunicorn (each worker loads the bundle after fork).
 
-    A feedback database URL that does not parse is an error (status 2); a database that cannot
-    be reached is a warning: questions are routed without being logged, feedback answers 503.
+    A broken bundle stops it before the workers start (one line naming the file, exit status
+    2); a new `current` is picked up by the running workers within seconds. A feedback database
+    URL that does not parse is an error (status 2); a database that cannot be reached is a
+    warning: questions are routed without being logged, feedback answers 503.
     """
     from feedback import StoreURLError
-    from webapp.serve import run_gunicorn
+    from webapp.serve import WORKER_CLASS, run_gunicorn
 
+    worker_class = WORKER_CLASS if worker_class == "buffering" else worker_class
     try:
-        run_gunicorn(model=model, host=host, port=port, workers=workers, threshold=threshold, db=db)
+        run_gunicorn(model=model, host=host, port=port, workers=workers, threshold=threshold, db=db,
+                     worker_class=worker_class, threads=threads)
     except StoreURLError as exc:
         _fail(" ".join(str(exc).split()))
 

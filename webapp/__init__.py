@@ -44,12 +44,14 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app.json.ensure_ascii = False  # Japanese readable in the JSON answers
     app.json.sort_keys = False  # keep the documented field order
 
-    from webapp import api, feedback_pages, health, pages
+    from webapp import api, feedback_pages, health, pages, request_id, scheduling
     from webapp.csrf import init_csrf
     from webapp.errors import register_error_handlers
     from webapp.feedback_store import open_store
     from webapp.model_loading import load_model
 
+    request_id.init_app(app)
+    scheduling.init_app(app)
     load_model(app)
     open_store(app)
     app.register_blueprint(pages.bp)

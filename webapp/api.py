@@ -73,6 +73,10 @@ def _json_body() -> dict:
         raise AppError(400, f"The request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).", f"リクエストの本文が正しい JSON ではありません（{exc.lineno} 行 {exc.colno} 列）。") from None
     except RecursionError:
         raise AppError(400, "The request body is nested too deeply.", "JSON の入れ子が深すぎます。") from None
+    except ValueError as exc:
+        # Python refuses to convert integers of over 4,300 digits (sys.int_info.str_digits_check_threshold):
+        # json.loads raises a plain ValueError for e.g. a 5,000-digit "top_k".
+        raise AppError(400, f"The request body holds a number that is too large ({str(exc).split(';')[0]}).", "JSON の数値が大きすぎます。") from None
     if not isinstance(body, dict):
         raise AppError(400, f"The request body must be a JSON object, not {json_type(body)}.", "リクエストの本文は JSON オブジェクトにしてください。")
     return body

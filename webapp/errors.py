@@ -49,8 +49,8 @@ def no_model_error(reason: str | None) -> AppError:
     """The 503 answered while no model bundle is loaded; says how to train one."""
     return AppError(
         503,
-        f"No model is loaded ({reason}). Train one with `{TRAIN_HINT}` (or run `{MAKE_HINT}`) and restart the server.",
-        f"モデルが読み込まれていません。`{TRAIN_HINT}`（または `{MAKE_HINT}`）で学習してからサーバーを再起動してください。",
+        f"No model is loaded ({reason}). Train one with `{TRAIN_HINT}` (or run `{MAKE_HINT}`); the server picks it up within seconds.",
+        f"モデルが読み込まれていません。`{TRAIN_HINT}`（または `{MAKE_HINT}`）で学習してください。数秒でサーバーが読み込みます。",
     )
 
 
@@ -86,3 +86,20 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(AppError, _answer)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
+
+
+def register_malformed_request_handler(app: Flask, *exceptions: type[BaseException]) -> None:
+    """Answer the WSGI server's own errors about a request's body as 400 with a message.
+
+    A server raises them while the app reads ``wsgi.input``: gunicorn's
+    ``gunicorn.http.errors.ParseException`` (``InvalidChunkSize``, ``ChunkMissingTerminator``...
+    for a malformed chunked body, RFC 9112 §7.1) and ``NoMoreData`` (the body ended early).
+    Without this they would be unexpected errors (500). :mod:`webapp.serve` passes gunicorn's.
+    """
+
+    def malformed(exc: BaseException) -> tuple[Response | str, int]:
+        detail = type(exc).__name__
+        return _answer(AppError(400, f"The request body is malformed or incomplete ({detail}).", "リクエストの本文が壊れているか、途中で切れています。"))
+
+    for exception in exceptions:
+        app.register_error_handler(exception, malformed)

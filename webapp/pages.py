@@ -63,7 +63,7 @@ def index() -> tuple[str, int] | str:
         "reason_texts": REASON_TEXTS,
         "max_chars": current_app.config["MAX_QUESTION_CHARS"],
     }
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # HEAD answers like GET, without the body (RFC 9110 §9.3.2)
         return render_template("index.html", **context)
     question = request.form.get("question", "")
     context["question"] = question

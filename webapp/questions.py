@@ -18,6 +18,7 @@ from flask import current_app
 from preprocessing.pipeline import Document
 from routing.predictor import Prediction, Predictor
 from webapp.errors import AppError
+from webapp.scheduling import route_batch
 
 
 def _where(index: int | None) -> tuple[str, str, dict]:
@@ -78,8 +79,13 @@ def route(predictor: Predictor, questions: Sequence[str], top_k: int) -> list[Pr
 
     Returns:
         One prediction per question; a question with no words gets reason ``no_content``.
+        Several questions are routed where they do not delay single ones
+        (:func:`webapp.scheduling.route_batch`).
     """
-    return route_documents(predictor, [predictor.prepare(q) for q in questions], top_k)
+    if len(questions) <= 1:
+        return route_documents(predictor, [predictor.prepare(q) for q in questions], top_k)
+    # Several questions: away from the single ones (webapp.scheduling).
+    return route_batch(predictor, questions, top_k, review_threshold(predictor))
 
 
 def route_documents(predictor: Predictor, documents: Sequence[Document], top_k: int) -> list[Prediction]:

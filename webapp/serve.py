@@ -5,9 +5,20 @@ is *not* preloaded in the master (``preload_app = False``): each worker calls
 :func:`webapp.create_app` after the fork and loads the bundle itself. Serving never imports
 TensorFlow, but TensorFlow is not fork-safe and the rule keeps the workers independent.
 
-Workers are ``gthread`` workers (threads per worker, HTTP keep-alive); MeCab taggers are per
-thread (``preprocessing.tokenizer``) and ``Predictor.predict`` is thread-safe. A new bundle in
-``models/current`` is picked up by ``kill -HUP <master pid>`` (gunicorn restarts the workers).
+Workers are :class:`webapp.worker.BufferingThreadWorker`: gunicorn's ``gthread`` worker
+(threads per worker, HTTP keep-alive) that reads each whole request in its event loop before a
+thread handles it, so clients that never finish sending their request hold no thread (see that
+module; ``--worker-class gthread`` gives gunicorn's own). MeCab taggers are per thread
+(``preprocessing.tokenizer``) and ``Predictor.predict`` is thread-safe.
+
+A new bundle in ``models/current`` is picked up by every worker within 2 s, without a signal
+(:mod:`webapp.reload`); ``kill -HUP <master pid>`` restarts the workers, which fall back to the
+last good bundle if ``current`` is broken. At start-up, a present but broken bundle stops
+``toiawase serve`` before any worker is forked: one line naming the file, exit status 2
+(:func:`check_bundle`); a missing one only warns (the app serves the "no model" page).
+
+Logs: gunicorn's access log and the app's lines carry the request id (:mod:`webapp.request_id`);
+the access log prints the method and path, not the query string, and no request body.
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
@@ -24,15 +36,24 @@ from webapp.feedback_store import check_url, database_url_for, probe, worker_exi
 
 log = logging.getLogger(__name__)
 
-#: Threads per worker (gthread): a slow client does not block the worker's other requests.
-THREADS = 4
+#: Threads per worker: requests handled at once by one worker (slow clients hold none, see
+#: :mod:`webapp.worker`). A batch waiting for single questions to pass holds a thread, so more
+#: than gthread's usual 4: with 4, single questions queued behind waiting batches (Locust mix:
+#: p99 1.4–1.5 s against 0.7 s with 8; README, "Load test"). Each thread adds its MeCab tagger
+#: and allocator arena: about 220 MB resident per worker under load with 4, 360 MB with 8.
+THREADS = 8
+#: The worker class: gthread that buffers whole requests first (:mod:`webapp.worker`).
+WORKER_CLASS = "webapp.worker.BufferingThreadWorker"
 #: Seconds a worker may spend on one request before gunicorn restarts it. A 1,000-question
 #: request takes well under a second; this bounds a stuck worker.
 TIMEOUT = 30
 #: Seconds an idle keep-alive connection stays open.
 KEEPALIVE = 5
-#: gunicorn's access log format with the request time in milliseconds (``%(M)s``).
-ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+#: gunicorn's access log format: client, method, path without the query string (questions never
+#: reach the log), status, bytes, time in milliseconds, request id (the response's header).
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+#: The app's log lines (``app.logger``), with the request id (``-`` outside a request).
+APP_LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] [rid=%(request_id)s] %(message)s"
 
 
 class ToiawaseApplication(BaseApplication):
@@ -52,23 +73,43 @@ class ToiawaseApplication(BaseApplication):
     def load(self):
         """Build the WSGI app in the worker (called after the fork, since ``preload_app`` is off).
 
+        Also, in the worker: the app's log format (:func:`configure_app_logging`), gunicorn's
+        body errors answered 400, the interpreter's switch interval
+        (:data:`webapp.scheduling.SWITCH_INTERVAL`).
+
         OpenBLAS keeps its default thread pool here: limited to one thread (as the batch workers
         of ``routing.batch`` are), four concurrent clients saw p50 9.7 ms instead of
         2.8 ms (``bench/latency.py --concurrency 4``), the gthread worker's threads then
         contending inside OpenBLAS.
         """
+        from gunicorn.http.errors import NoMoreData, ParseException
+
         from webapp import create_app
+        from webapp.errors import register_malformed_request_handler
+        from webapp.scheduling import SWITCH_INTERVAL
 
-        return create_app(self.app_config)
+        configure_app_logging()
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        app = create_app(self.app_config)
+        register_malformed_request_handler(app, ParseException, NoMoreData)
+        return app
 
 
-def gunicorn_options(host: str, port: int, workers: int) -> dict[str, object]:
+def configure_app_logging() -> None:
+    """Log the app's lines (logger ``webapp``) at INFO with :data:`APP_LOG_FORMAT` (request id)."""
+    from flask.logging import default_handler
+
+    default_handler.setFormatter(logging.Formatter(APP_LOG_FORMAT))
+    logging.getLogger("webapp").setLevel(logging.INFO)
+
+
+def gunicorn_options(host: str, port: int, workers: int, worker_class: str = WORKER_CLASS, threads: int = THREADS) -> dict[str, object]:
     """The gunicorn settings used by :func:`run_gunicorn` (see the module constants)."""
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
-        "threads": THREADS,
+        "worker_class": worker_class,
+        "threads": threads,
         "preload_app": False,
         "timeout": TIMEOUT,
         "graceful_timeout": 10,
@@ -92,6 +133,8 @@ def run_gunicorn(
     workers: int = 2,
     threshold: float | None = None,
     db: str | None = None,
+    worker_class: str = WORKER_CLASS,
+    threads: int = THREADS,
 ) -> None:
     """Serve the app with gunicorn until interrupted (Ctrl+C or SIGTERM); does not return before.
 
@@ -104,12 +147,15 @@ def run_gunicorn(
         db: feedback database URL; ``None``: ``$TOIAWASE_DB``, else ``feedback.sqlite3`` in the
             models directory. A database that cannot be opened is a warning (the app routes
             questions without logging them; feedback answers 503).
+        worker_class: gunicorn worker class (default :data:`WORKER_CLASS`).
+        threads: threads per worker (:data:`THREADS`).
 
     The workers share one ``SECRET_KEY`` (``$TOIAWASE_SECRET_KEY``, else a random one made
     here), so a form rendered by one worker is accepted by another.
 
     Raises:
-        SystemExit: on a threshold outside [0, 1] (message on stderr) or when gunicorn stops.
+        SystemExit: status 2 for a present but broken bundle (``error: FILE: reason`` on stderr)
+            or a threshold outside [0, 1]; gunicorn's status when it stops.
         feedback.StoreURLError: the database URL does not parse or names no installed driver.
     """
     model = model or os.environ.get(settings.ENV_MODEL) or settings.DEFAULT_MODEL_PATH
@@ -119,8 +165,15 @@ def run_gunicorn(
         else:
             settings.from_environment()  # validates TOIAWASE_THRESHOLD before forking workers
     except ValueError as exc:
-        sys.exit(f"error: {exc}")
-    _warn_without_model(model)
+        _fail(str(exc))
+    from routing.bundle import BundleError
+
+    try:
+        warning = check_bundle(model)
+    except BundleError as exc:
+        _fail(str(exc))
+    if warning:
+        print(f"warning: {warning}\nwarning: serving the 'no model' page until a bundle exists (it is picked up within seconds)", file=sys.stderr)
     url = database_url_for(db, os.path.abspath(model))
     check_url(url)
     problem = probe(url)
@@ -129,14 +182,37 @@ def run_gunicorn(
               "can be opened and the server is restarted", file=sys.stderr)
     secret_key = os.environ.get(settings.ENV_SECRET_KEY) or new_secret_key()
     app_config = {"MODEL_PATH": os.path.abspath(model), "THRESHOLD": threshold, "DB_URL": url, "SECRET_KEY": secret_key}
-    ToiawaseApplication(gunicorn_options(host, port, workers), app_config).run()
+    ToiawaseApplication(gunicorn_options(host, port, workers, worker_class, threads), app_config).run()
 
 
-def _warn_without_model(model: str) -> None:
-    """Say on stderr, before the workers start, that there is no bundle (the app still serves)."""
-    from routing.bundle import BundleError, resolve_bundle_path
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
 
+
+def check_bundle(model: str | os.PathLike) -> str | None:
+    """Check, before forking workers, that the bundle ``model`` names loads.
+
+    Returns:
+        ``None`` when it loads; a warning when there is no bundle at all (no ``bundle.json`` and
+        no ``current``): the app then serves the "no model" page, as documented.
+
+    Raises:
+        BundleError: for a bundle that is there but broken: a damaged or missing file (named
+            first in the message), an unknown kind or format, or a ``current`` link to a
+            directory that is not a bundle.
+    """
+    from routing.bundle import CURRENT, MANIFEST, BundleError, resolve_bundle_path
+    from routing.predictor import load_predictor
+
+    path = Path(model)
+    current = path / CURRENT
+    if not (path / MANIFEST).is_file() and os.path.lexists(current) and not (current / MANIFEST).is_file():
+        target = os.readlink(current) if current.is_symlink() else CURRENT
+        raise BundleError(f"{current}: points to {target}, which has no {MANIFEST} (missing or incomplete bundle)")
     try:
-        resolve_bundle_path(model)
+        resolve_bundle_path(path)
     except BundleError as exc:
-        print(f"warning: {exc}\nwarning: serving the 'no model' page until a bundle exists and the server is restarted", file=sys.stderr)
+        return str(exc)
+    load_predictor(path)  # raises BundleError naming the file
+    return None

@@ -1,0 +1,50 @@
+"""Making bundle versions for reload tests: copies of a real bundle under a new version, and broken ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from routing.bundle import MANIFEST, set_current
+
+
+def copy_bundle(models: Path, version: str, source: str | None = None) -> Path:
+    """Copy the bundle ``source`` (default: the one ``current`` points to) to ``models/version``,
+    with ``version`` written into its ``bundle.json``: a second good bundle, same predictions."""
+    source_dir = models / (source or os.readlink(models / "current"))
+    target = models / version
+    shutil.copytree(source_dir, target)
+    manifest = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+    manifest["version"] = version
+    (target / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    return target
+
+
+def broken_bundle(models: Path, version: str, damage: str = "empty-weights", source: str | None = None) -> Path:
+    """A copy of a good bundle, then damaged: ``empty-weights`` (``weights.npz`` of 0 bytes, as in
+    issue 12), ``no-vocabulary`` (``vocabulary.json`` removed) or ``bad-manifest`` (not JSON)."""
+    target = copy_bundle(models, version, source)
+    if damage == "empty-weights":
+        (target / "weights.npz").write_bytes(b"")
+    elif damage == "no-vocabulary":
+        (target / "vocabulary.json").unlink()
+    elif damage == "bad-manifest":
+        (target / MANIFEST).write_text("{not json", encoding="utf-8")
+    else:
+        raise ValueError(f"unknown damage {damage!r}")
+    return target
+
+
+def point_current(models: Path, version: str) -> None:
+    """Flip ``models/current`` to ``version`` atomically, even to a broken bundle (what
+    ``set_current`` refuses only when ``bundle.json`` is missing)."""
+    link = models / f".current.flip.{os.getpid()}"
+    if link.is_symlink():
+        link.unlink()
+    os.symlink(version, link)
+    os.replace(link, models / "current")
+
+
+__all__ = ["broken_bundle", "copy_bundle", "point_current", "set_current"]
