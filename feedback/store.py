@@ -257,7 +257,7 @@ class FeedbackStore:
                 ``(category, probability)`` pairs; stored as a JSON list of dicts.
             needs_review: the router flagged the question for a human.
             reason: ``None`` or one of :data:`feedback.models.REASONS`.
-            source: where the question came from (``form``, ``api``, ``cli``, ``webhook``...),
+            source: where the question came from (``form``, ``api``, ``cli``, ``twilio``, ``webhook``...),
                 non-empty, at most 32 characters.
             created_at: when it was answered (aware datetime; default: now, UTC).
 

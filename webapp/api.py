@@ -1,4 +1,5 @@
-"""The JSON API, version 1: ``POST /api/v1/predict``, ``POST /api/v1/feedback`` and ``GET /api/v1/model``.
+"""The JSON API, version 1: ``POST /api/v1/predict``, ``POST /api/v1/feedback`` and ``GET /api/v1/model``
+(``GET /api/v1/monitor`` is in :mod:`webapp.monitor`).
 
 ``POST /api/v1/predict`` takes a JSON object with either ``"question": "..."`` or
 ``"questions": ["...", ...]`` (1 to ``MAX_QUESTIONS`` = 1,000), and optionally ``"top_k"``

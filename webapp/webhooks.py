@@ -82,7 +82,7 @@ def twiml(text: str) -> Response:
 def sign(secret: str, body: bytes) -> str:
     """The ``X-Toiawase-Signature`` value of ``body``: ``"sha256="`` + hex HMAC-SHA256 keyed with ``secret`` (UTF-8).
 
-    >>> sign("秘密", b'{"text": "荷物が届きません"}')[:15]
+    >>> sign("秘密", '{"text": "荷物が届きません"}'.encode())[:15]
     'sha256=79eccf45'
     """
     return SIGNATURE_PREFIX + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
