@@ -117,6 +117,7 @@ def test_below_the_minimum_counts_there_is_no_warning(make_app, traffic) -> None
     client = make_app().test_client()  # defaults: 200 questions, 20 feedback rows
     html = client.get("/monitor").get_data(as_text=True)
     assert WARNING not in html and 'role="alert"' not in html
+    assert "カテゴリの付いた質問が 200 件未満のため" in html
     assert "修正率" in html and "75.0%" in html
     assert client.get("/api/v1/monitor").get_json()["alerts"] == []
 
