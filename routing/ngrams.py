@@ -146,32 +146,37 @@ class NgramFeaturizer:
             return word_ngrams(document.tokens, *self.config.word_ngrams)
         return char_ngrams(document.cleaned, *self.config.char_ngrams)
 
-    def transform(self, documents: Sequence[Document]) -> csr_matrix:
-        """The feature matrix ``[len(documents), n_features]``, float64 CSR.
+    def row(self, document: Document) -> tuple[np.ndarray, np.ndarray]:
+        """One question's non-zero features: column ids (int64) and values (float64), block by block.
 
-        Each block of a row has L2 norm ``1 / sqrt(number of blocks)``, or is all zero when the
-        question has none of its n-grams.
+        Each block's values have L2 norm ``1 / sqrt(number of blocks)``; a block with none of its
+        n-grams known contributes nothing.
         """
-        indptr, columns, values = [0], [], []
-        filled = 0
-        for document in documents:
-            for block in self.blocks:
-                index = self.index[block]
-                counts: dict[int, int] = {}
-                for gram in self.grams(block, document):
-                    column = index.get(gram)
-                    if column is not None:
-                        counts[column] = counts.get(column, 0) + 1
-                if not counts:
-                    continue
-                ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-                tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-                weights = (1.0 + np.log(tf)) * self.idf[block][ids]
-                weights *= self.scale / np.sqrt(weights @ weights)
-                columns.append(ids + self.offsets[block])
-                values.append(weights)
-                filled += len(ids)
-            indptr.append(filled)
-        column_index = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
-        data = np.concatenate(values) if values else np.zeros(0, dtype=np.float64)
-        return csr_matrix((data, column_index, np.asarray(indptr)), shape=(len(documents), self.n_features))
+        columns, values = [], []
+        for block in self.blocks:
+            index = self.index[block]
+            counts: dict[int, int] = {}
+            for gram in self.grams(block, document):
+                column = index.get(gram)
+                if column is not None:
+                    counts[column] = counts.get(column, 0) + 1
+            if not counts:
+                continue
+            ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            weights = (1.0 + np.log(tf)) * self.idf[block][ids]
+            weights *= self.scale / np.sqrt(weights @ weights)
+            columns.append(ids + self.offsets[block])
+            values.append(weights)
+        if not columns:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        return np.concatenate(columns), np.concatenate(values)
+
+    def transform(self, documents: Sequence[Document]) -> csr_matrix:
+        """The feature matrix ``[len(documents), n_features]``, float64 CSR (rows as :meth:`row`)."""
+        rows = [self.row(document) for document in documents]
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(ids) for ids, _ in rows])
+        column_index = np.concatenate([ids for ids, _ in rows]) if rows else np.zeros(0, dtype=np.int64)
+        data = np.concatenate([values for _, values in rows]) if rows else np.zeros(0, dtype=np.float64)
+        return csr_matrix((data, column_index, indptr), shape=(len(documents), self.n_features))
