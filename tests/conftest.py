@@ -29,7 +29,7 @@ def trained_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from training.run import train
 
     models = tmp_path_factory.mktemp("models")
-    config = TrainConfig(epochs=3, learning_rate=1e-2, batch_size=32, model=ModelConfig(units=16, embedding_dim=32))
+    config = TrainConfig(kind="lstm", epochs=3, learning_rate=1e-2, batch_size=32, model=ModelConfig(units=16, embedding_dim=32))
     train(str(SAMPLE_TICKETS), models, config, log=lambda line: None, verbose=0)
     return models
 

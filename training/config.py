@@ -24,7 +24,9 @@ class TrainConfig:
     """One training run.
 
     Attributes:
-        kind: the model kind to fit, one of :data:`KINDS`.
+        kind: the model kind to fit, one of :data:`KINDS`; ``hybrid`` (the BiLSTM fused with a
+            linear model over n-grams) by default, since it beat ``lstm`` on both dev sets
+            (BENCHMARKS.md, "Winning design").
         model: the network (:class:`routing.lstm.ModelConfig`), for kinds ``lstm`` and ``hybrid``.
         ngrams: the n-gram features of kind ``hybrid``'s wide member
             (:class:`routing.ngrams.NgramConfig`).
@@ -69,7 +71,7 @@ class TrainConfig:
         ValueError: for an unknown ``kind`` or ``linear_class_weight``, or ``linear_c ≤ 0``.
     """
 
-    kind: str = "lstm"
+    kind: str = "hybrid"
     model: ModelConfig = field(default_factory=ModelConfig)
     ngrams: NgramConfig = field(default_factory=NgramConfig)
     linear_c: float = 0.5

@@ -181,8 +181,9 @@ def merged_bundle(tmp_path_factory):
 def test_train_keep_categories_merges_the_rest_into_sonota(merged_bundle):
     result, out = merged_bundle
     assert result.exit_code == 0, result.output
-    assert "LSTM (toiawase)" in result.stdout and "tfidf_word_logreg" in result.stdout
+    assert "LSTM + n-grams (toiawase)" in result.stdout and "tfidf_word_logreg" in result.stdout  # the default kind
     bundle = load_bundle(out)
+    assert bundle.kind == "hybrid"
     assert result.stdout.rstrip().endswith(f"model bundle: {bundle.path}")
     assert bundle.categories == ["その他", "支払い", "配送"]
     assert bundle.category_merge == {"keep": ["支払い", "配送"], "other": "その他"}

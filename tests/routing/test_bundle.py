@@ -62,7 +62,7 @@ def random_weights(config: ModelConfig, vocab_size: int, n_classes: int, seed: i
 def build(models_dir: Path, version: str, seed: int, make_current: bool = True, extra_files=None):
     """Return (in-memory predictor, its predictions on QUESTIONS before saving, saved path)."""
     settings = PreprocessSettings()
-    config = TrainConfig(model=ModelConfig(embedding_dim=8, units=4, layers=1, bidirectional=True, pooling="mean"), seed=seed)
+    config = TrainConfig(kind="lstm", model=ModelConfig(embedding_dim=8, units=4, layers=1, bidirectional=True, pooling="mean"), seed=seed)
     vocabulary = Vocabulary.fit([preprocess(q, settings) for q, _ in TRAINING])
     weights = random_weights(config.model, len(vocabulary), len(CATEGORIES), seed)
     info = {
