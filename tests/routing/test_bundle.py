@@ -314,7 +314,7 @@ def test_an_unknown_kind_is_named(models):
     _, _, path = build(models, "20261122-101500-aaaaaa", seed=1)
     info = json.loads((path / "bundle.json").read_text(encoding="utf-8"))
     (path / "bundle.json").write_text(json.dumps({**info, "kind": "transformer"}), encoding="utf-8")
-    with pytest.raises(BundleError, match=r"bundle.json: model kind 'transformer' is not known to this toiawase \(it knows lstm, tfidf\)"):
+    with pytest.raises(BundleError, match=r"bundle.json: model kind 'transformer' is not known to this toiawase \(it knows lstm, tfidf, hybrid\)"):
         load_bundle(path)
 
 
