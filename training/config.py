@@ -115,8 +115,13 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError`` so typos are not ignored."""
+        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError`` so typos are not ignored.
+
+        A config without ``kind`` was stored before kinds existed, when every model was an LSTM:
+        it reads as kind ``lstm`` (not today's default), so re-training such a champion keeps its kind.
+        """
         data = dict(data)
+        data.setdefault("kind", "lstm")
         model = ModelConfig(**data.pop("model", {}))
         ngrams = NgramConfig(**data.pop("ngrams", {}))
         known = {f.name for f in fields(cls)}

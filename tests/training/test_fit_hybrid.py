@@ -42,6 +42,9 @@ def test_configs_stored_before_the_hybrid_read_with_its_defaults():
         del old[key]
     config = TrainConfig.from_dict(old)
     assert config.ngrams == NgramConfig() and config.linear_c == 0.5 and config.linear_class_weight == "balanced"
+    # Stored before kinds existed: every model was an LSTM, whatever today's default.
+    del old["kind"]
+    assert TrainConfig().kind == "hybrid" and TrainConfig.from_dict(old).kind == "lstm"
 
 
 @pytest.mark.parametrize("fields, message", [({"linear_c": 0.0}, "linear_c"), ({"linear_class_weight": "auto"}, "linear_class_weight")])
