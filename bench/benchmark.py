@@ -7,7 +7,8 @@ Usage (``make bench``)::
 For each data set (``train.tsv`` / ``dev.tsv`` under ``--data-root``; the data never enters the
 repository), in one run:
 
-* **quality**: ``toiawase train``'s default configuration once per seed (``training.run.train``
+* **quality**: ``toiawase train``'s default configuration (its default kind, ``hybrid``;
+  ``--kind lstm`` or ``--kind tfidf`` benchmarks another kind with the same settings) once per seed (``training.run.train``
   with ``--dev``: dev is only scored; early stopping, the temperature and the review threshold
   come from a holdout of the training file), and both baselines of :mod:`training.baselines`
   trained on the whole training file: accuracy, macro-F1, the recall of the five smallest
@@ -246,7 +247,7 @@ def markdown(results: dict) -> str:
             "| data set | model | accuracy | macro-F1 | training time (s) |", "|---|---|---|---|---|"]
     for name, q in results["quality"].items():
         m = q["model"]
-        out.append(f"| {name} | **toiawase** (default) | **{_ms(m['accuracy'])}** | **{_ms(m['macro_f1'])}** | {m['train_seconds'][0]:.0f} ± {m['train_seconds'][1]:.0f} |")
+        out.append(f"| {name} | **toiawase {results['kind']}** | **{_ms(m['accuracy'])}** | **{_ms(m['macro_f1'])}** | {m['train_seconds'][0]:.0f} ± {m['train_seconds'][1]:.0f} |")
         for bname, b in q["baselines"].items():
             out.append(f"| {name} | {bname} | {b['accuracy']:.4f} | {b['macro_f1']:.4f} | {b['train_seconds']:.0f} |")
     out += ["", "Goal: macro-F1 ≥ best baseline + 1.0 point, accuracy ≥ best baseline's.", "",

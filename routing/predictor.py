@@ -10,7 +10,9 @@ scores before the softmax, in the manner of scikit-learn's ``decision_function``
 Kinds (``bundle.json["kind"]``) and the modules holding their inference:
 
 * ``lstm``: the Embedding → (Bi)LSTM network, in NumPy (:mod:`routing.lstm`);
-* ``tfidf``: TF-IDF over word n-grams + multinomial logistic regression (:mod:`routing.tfidf`).
+* ``tfidf``: TF-IDF over word n-grams + multinomial logistic regression (:mod:`routing.tfidf`);
+* ``hybrid``: the BiLSTM and a linear model over word and character n-grams, their calibrated
+  probabilities averaged (:mod:`routing.hybrid`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ LEGACY_REVIEW = ReviewPolicy(threshold=0.5, margin=0.0)
 KINDS: dict[str, str] = {
     "lstm": "routing.lstm:LSTMPredictor",
     "tfidf": "routing.tfidf:TfidfPredictor",
+    "hybrid": "routing.hybrid:HybridPredictor",
 }
 
 

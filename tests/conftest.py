@@ -29,7 +29,7 @@ def trained_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from training.run import train
 
     models = tmp_path_factory.mktemp("models")
-    config = TrainConfig(epochs=3, learning_rate=1e-2, batch_size=32, model=ModelConfig(units=16, embedding_dim=32))
+    config = TrainConfig(kind="lstm", epochs=3, learning_rate=1e-2, batch_size=32, model=ModelConfig(units=16, embedding_dim=32))
     train(str(SAMPLE_TICKETS), models, config, log=lambda line: None, verbose=0)
     return models
 
@@ -46,4 +46,21 @@ def tfidf_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     models = tmp_path_factory.mktemp("tfidf-models")
     train(str(SAMPLE_TICKETS), models, TrainConfig(kind="tfidf"), log=lambda line: None, verbose=0)
+    return models
+
+
+@pytest.fixture(scope="session")
+def hybrid_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models directory with one model of kind ``hybrid`` trained on ``data/sample/tickets.tsv``.
+
+    A tiny LSTM member (2 epochs, 8 units, 16-dimensional embeddings) and the n-gram member
+    (word 1–2-grams + char 1–4-grams, LinearSVC): about ten seconds. Returns the models directory.
+    """
+    from routing.lstm import ModelConfig
+    from training.config import TrainConfig
+    from training.run import train
+
+    models = tmp_path_factory.mktemp("hybrid-models")
+    config = TrainConfig(kind="hybrid", epochs=2, learning_rate=1e-2, batch_size=32, model=ModelConfig(units=8, embedding_dim=16))
+    train(str(SAMPLE_TICKETS), models, config, log=lambda line: None, verbose=0)
     return models

@@ -10,9 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from routing.lstm import ModelConfig
+from routing.ngrams import NgramConfig
 
 #: Model kinds ``toiawase train --kind`` can fit (one fit module each in ``training``).
-KINDS: tuple[str, ...] = ("lstm", "tfidf")
+KINDS: tuple[str, ...] = ("lstm", "tfidf", "hybrid")
+
+#: ``LinearSVC``'s ``class_weight`` choices for the n-gram member of kind ``hybrid``.
+LINEAR_CLASS_WEIGHTS: tuple[str | None, ...] = ("balanced", None)
 
 
 @dataclass(frozen=True)
@@ -20,8 +24,16 @@ class TrainConfig:
     """One training run.
 
     Attributes:
-        kind: the model kind to fit, one of :data:`KINDS`.
-        model: the network (:class:`routing.lstm.ModelConfig`), for kind ``lstm``.
+        kind: the model kind to fit, one of :data:`KINDS`; ``hybrid`` (the BiLSTM fused with a
+            linear model over n-grams) by default, since it beat ``lstm`` on both dev sets
+            (BENCHMARKS.md, "Winning design").
+        model: the network (:class:`routing.lstm.ModelConfig`), for kinds ``lstm`` and ``hybrid``.
+        ngrams: the n-gram features of kind ``hybrid``'s wide member
+            (:class:`routing.ngrams.NgramConfig`).
+        linear_c: the inverse regularisation ``C`` of that member's ``LinearSVC`` (0.5: the
+            research's choice, /work/research/results/ens.jsonl, tag ``svm:0.5:w12c14:bal``).
+        linear_class_weight: its ``class_weight``, ``"balanced"`` (each category weighs as
+            much in total; the research's choice) or ``None``.
         epochs: the most epochs; early stopping usually ends sooner.
         batch_size: examples per gradient step.
         learning_rate: Adam's step size (Kingma & Ba, 2015).
@@ -56,11 +68,14 @@ class TrainConfig:
         token_form: ``"surface"`` or ``"base"`` (see preprocessing.tokenizer).
 
     Raises:
-        ValueError: for an unknown ``kind``.
+        ValueError: for an unknown ``kind`` or ``linear_class_weight``, or ``linear_c ≤ 0``.
     """
 
-    kind: str = "lstm"
+    kind: str = "hybrid"
     model: ModelConfig = field(default_factory=ModelConfig)
+    ngrams: NgramConfig = field(default_factory=NgramConfig)
+    linear_c: float = 0.5
+    linear_class_weight: str | None = "balanced"
     epochs: int = 20
     batch_size: int = 64
     learning_rate: float = 2e-3
@@ -86,21 +101,32 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
+        if self.linear_class_weight not in LINEAR_CLASS_WEIGHTS:
+            raise ValueError(f"linear_class_weight must be one of {LINEAR_CLASS_WEIGHTS}, not {self.linear_class_weight!r}")
+        if not self.linear_c > 0:
+            raise ValueError(f"linear_c must be positive, not {self.linear_c}")
 
     def to_dict(self) -> dict:
-        """Return a JSON-serialisable dict (the model config nested under ``"model"``)."""
+        """Return a JSON-serialisable dict (the model and n-gram configs nested under ``"model"``, ``"ngrams"``)."""
         data = asdict(self)
+        data["ngrams"] = self.ngrams.to_dict()
         data["keep_categories"] = list(self.keep_categories)
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError`` so typos are not ignored."""
+        """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError`` so typos are not ignored.
+
+        A config without ``kind`` was stored before kinds existed, when every model was an LSTM:
+        it reads as kind ``lstm`` (not today's default), so re-training such a champion keeps its kind.
+        """
         data = dict(data)
+        data.setdefault("kind", "lstm")
         model = ModelConfig(**data.pop("model", {}))
+        ngrams = NgramConfig(**data.pop("ngrams", {}))
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise TypeError(f"unknown training settings: {', '.join(sorted(unknown))}")
         data["keep_categories"] = tuple(data.get("keep_categories", ()))
-        return cls(model=model, **data)
+        return cls(model=model, ngrams=ngrams, **data)

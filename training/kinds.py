@@ -23,6 +23,7 @@ import numpy as np
 FITTERS: dict[str, str] = {
     "lstm": "training.fit_lstm:fit",
     "tfidf": "training.fit_tfidf:fit",
+    "hybrid": "training.fit_hybrid:fit",
 }
 
 

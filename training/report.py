@@ -8,7 +8,7 @@ from collections import Counter
 from training.config import TrainConfig
 
 #: How each model kind is named in the reports' headline table.
-KIND_LABELS = {"lstm": "LSTM (toiawase)", "tfidf": "TF-IDF (toiawase)"}
+KIND_LABELS = {"lstm": "LSTM (toiawase)", "tfidf": "TF-IDF (toiawase)", "hybrid": "LSTM + n-grams (toiawase)"}
 
 
 def format_report(metrics: dict, baselines: dict[str, dict] | None = None) -> str:

@@ -38,7 +38,7 @@ REASON_TEXTS = {
 }
 
 #: How each model kind is named on the pages.
-MODEL_LABELS = {"lstm": "LSTM", "tfidf": "TF-IDF＋ロジスティック回帰"}
+MODEL_LABELS = {"lstm": "LSTM", "tfidf": "TF-IDF＋ロジスティック回帰", "hybrid": "LSTM＋n-gram線形モデル"}
 
 
 @bp.route("/", methods=("GET", "POST"))

@@ -181,8 +181,9 @@ def merged_bundle(tmp_path_factory):
 def test_train_keep_categories_merges_the_rest_into_sonota(merged_bundle):
     result, out = merged_bundle
     assert result.exit_code == 0, result.output
-    assert "LSTM (toiawase)" in result.stdout and "tfidf_word_logreg" in result.stdout
+    assert "LSTM + n-grams (toiawase)" in result.stdout and "tfidf_word_logreg" in result.stdout  # the default kind
     bundle = load_bundle(out)
+    assert bundle.kind == "hybrid"
     assert result.stdout.rstrip().endswith(f"model bundle: {bundle.path}")
     assert bundle.categories == ["その他", "支払い", "配送"]
     assert bundle.category_merge == {"keep": ["支払い", "配送"], "other": "その他"}
@@ -317,6 +318,23 @@ def test_train_kind_tfidf_then_predict_and_evaluate_through_it(tmp_path):
     assert [(r[2], r[3]) for r in rows] == [(p.category, f"{p.probability:.4f}") for p in expected]
     metrics = json.loads(invoke("evaluate", "--model", str(out), "--data", str(SAMPLE), "--json").stdout)
     assert metrics["model_kind"] == "tfidf" and metrics["n"] == 668
+
+
+def test_train_kind_hybrid_then_predict_through_it(tmp_path):
+    out = tmp_path / "models"
+    result = invoke("train", "--kind", "hybrid", "--data", str(SAMPLE), "--out", str(out), "--epochs", "1", "--units", "8",
+                    "--embedding-dim", "16", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "LSTM + n-grams (toiawase)" in result.stdout and "n-gram member:" in result.stdout
+    predictor = load_bundle(out)
+    assert predictor.kind == "hybrid"
+    done = invoke("predict", "--model", str(out), "--jsonl", "--top-k", "2", input="\n".join(QUESTIONS) + "\n")
+    assert done.exit_code == 0, done.output
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    expected = predictor.predict(QUESTIONS, top_k=2)
+    # JSON carries the float exactly: the command and the library agree to the last bit.
+    assert [(r["category"], r["probability"], r["reason"]) for r in rows] == [(p.category, p.probability, p.reason) for p in expected]
+    assert [r["top_k"] for r in rows] == [[{"category": c, "probability": q} for c, q in p.top_k] for p in expected]
 
 
 def test_a_damaged_bundle_is_named_by_every_command(trained_bundle_dir, tmp_path):

@@ -62,7 +62,7 @@ def random_weights(config: ModelConfig, vocab_size: int, n_classes: int, seed: i
 def build(models_dir: Path, version: str, seed: int, make_current: bool = True, extra_files=None):
     """Return (in-memory predictor, its predictions on QUESTIONS before saving, saved path)."""
     settings = PreprocessSettings()
-    config = TrainConfig(model=ModelConfig(embedding_dim=8, units=4, layers=1, bidirectional=True, pooling="mean"), seed=seed)
+    config = TrainConfig(kind="lstm", model=ModelConfig(embedding_dim=8, units=4, layers=1, bidirectional=True, pooling="mean"), seed=seed)
     vocabulary = Vocabulary.fit([preprocess(q, settings) for q, _ in TRAINING])
     weights = random_weights(config.model, len(vocabulary), len(CATEGORIES), seed)
     info = {
@@ -314,7 +314,7 @@ def test_an_unknown_kind_is_named(models):
     _, _, path = build(models, "20261122-101500-aaaaaa", seed=1)
     info = json.loads((path / "bundle.json").read_text(encoding="utf-8"))
     (path / "bundle.json").write_text(json.dumps({**info, "kind": "transformer"}), encoding="utf-8")
-    with pytest.raises(BundleError, match=r"bundle.json: model kind 'transformer' is not known to this toiawase \(it knows lstm, tfidf\)"):
+    with pytest.raises(BundleError, match=r"bundle.json: model kind 'transformer' is not known to this toiawase \(it knows lstm, tfidf, hybrid\)"):
         load_bundle(path)
 
 

@@ -30,7 +30,7 @@ N_SAMPLE = 668
 
 # Small but able to learn in 3 epochs: a higher learning rate and smaller batches than the
 # defaults (which need ~10 epochs), so the accuracy check below means something.
-CONFIG = TrainConfig(model=ModelConfig(units=16, embedding_dim=32), epochs=3, batch_size=32, learning_rate=1e-2, seed=7)
+CONFIG = TrainConfig(kind="lstm", model=ModelConfig(units=16, embedding_dim=32), epochs=3, batch_size=32, learning_rate=1e-2, seed=7)
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +232,7 @@ def test_same_seed_gives_the_same_model(validation):
     from training.fit_lstm import build_model, export_weights, fit
 
     train_part, valid = validation
-    tiny = TrainConfig(model=ModelConfig(units=4, embedding_dim=8), epochs=1, batch_size=64, seed=11)
+    tiny = TrainConfig(kind="lstm", model=ModelConfig(units=4, embedding_dim=8), epochs=1, batch_size=64, seed=11)
     small_train, small_valid = train_part.subset(range(0, len(train_part), 4)), valid.subset(range(0, len(valid), 4))
     categories = sorted(SAMPLE_COUNTS)
     run_a, run_b = [fit(small_train, small_valid, categories, tiny, log=lambda line: None, verbose=0) for _ in range(2)]

@@ -536,3 +536,20 @@ def test_a_tfidf_model_serves_through_the_same_form_and_api(tfidf_bundle_dir, mo
     model_html = page(client.get("/model"))
     assert "TF-IDF＋ロジスティック回帰" in model_html and predictor.version in model_html
     assert "最大トークン数" not in model_html  # the tfidf kind reads every token
+
+
+def test_a_hybrid_model_serves_through_the_same_form_and_api(hybrid_bundle_dir, monkeypatch, tmp_path):
+    monkeypatch.delenv(settings.ENV_MODEL, raising=False)
+    monkeypatch.delenv(settings.ENV_THRESHOLD, raising=False)
+    predictor = load_bundle(hybrid_bundle_dir)
+    db = f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
+    client = create_app({"TESTING": True, "MODEL_PATH": str(hybrid_bundle_dir), "DB_URL": db}).test_client()
+    expected = [p.to_dict() for p in predictor.predict(QUESTIONS, 3)]
+    body = client.post("/api/v1/predict", json={"questions": QUESTIONS}).get_json()
+    assert [{k: v for k, v in p.items() if k != "id"} for p in body["predictions"]] == expected
+    assert client.get("/api/v1/model").get_json()["model_kind"] == "hybrid"
+    html = page(ask(client, {"question": QUESTIONS[0]}))
+    assert f'data-category="{expected[0]["category"]}"' in html
+    model_html = page(client.get("/model"))
+    assert "LSTM＋n-gram線形モデル" in model_html and predictor.version in model_html
+    assert "最大トークン数" not in model_html  # the n-gram member reads every token

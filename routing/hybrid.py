@@ -1,0 +1,199 @@
+"""Model kind ``hybrid``: the BiLSTM and a wide n-gram linear member, fused, in NumPy/SciPy.
+
+Two members score every question:
+
+* the **LSTM member**: the network of kind ``lstm`` (vocabulary ids cut to ``seq_len``, then
+  :class:`routing.lstm.RecurrentNetwork`, the same NumPy forward pass);
+* the **n-gram member**: a linear model (a class-balanced ``LinearSVC`` at training,
+  :mod:`training.fit_hybrid`) over sparse TF-IDF word and character n-grams
+  (:class:`routing.ngrams.NgramFeaturizer`): scores ``x · coefᵀ + intercept``.
+
+Each member's scores ``s_m`` get their own temperature ``T_m`` (fitted on the training run's
+holdout, :func:`routing.calibration.fit_temperature`), the calibrated member probabilities are
+averaged, and the log of the average is the hybrid's logits::
+
+    logits = log( mean_m softmax(s_m / T_m) )
+
+so the base :class:`routing.predictor.Predictor` applies the bundle's final temperature ``T`` on
+top (``p = softmax(logits / T)``), then review and scope, as for every kind. This is the design
+the research for issue 9 chose ("avgprob" fusion, /work/research/final_eval.py and
+winner_numpy.py): on jmultiwoz dev it scored 0.8997 macro-F1 against the BiLSTM's 0.8893.
+
+Bundle files of this kind: ``vocabulary.json`` (the LSTM's id → token), ``ngrams.json``
+(``{"word": [terms], "char": [terms]}``), ``weights.npz`` (the LSTM's arrays as in kind ``lstm``,
+plus ``ngram_word_idf``, ``ngram_char_idf``, ``linear_coef`` ``[C, F]``, ``linear_intercept``
+``[C]``), ``model.keras``; the manifest's ``model`` is ``{"lstm": {"network", "seq_len"},
+"ngrams": NgramConfig, "member_temperatures": {"lstm": T, "ngram": T}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from preprocessing.pipeline import Document
+from routing.bundle import read_arrays, read_json
+from routing.lstm import ModelConfig, RecurrentNetwork
+from routing.ngrams import NgramConfig, NgramFeaturizer
+from routing.predictor import Predictor
+from routing.vocabulary import OOV_ID, Vocabulary
+
+#: The members, in the order their scores are fused.
+MEMBERS: tuple[str, ...] = ("lstm", "ngram")
+
+#: The n-gram member's files in a bundle.
+NGRAMS = "ngrams.json"
+
+
+def fuse(scores: Sequence[np.ndarray], temperatures: Sequence[float]) -> np.ndarray:
+    """``log(mean_m softmax(scores[m] / temperatures[m]))``, float64 ``[n, C]``.
+
+    Computed in log space, ``L + log(mean_m exp(l_m − L))`` with ``l_m = log_softmax(s_m / T_m)``
+    and ``L = max_m l_m``, which is exact and never ``-inf`` for finite scores (plain NumPy:
+    ``scipy.special.logsumexp`` spends more on its argument checks than the sum on one question).
+
+    Args:
+        scores: one ``[n, C]`` array per member.
+        temperatures: one ``T_m > 0`` per member.
+
+    Raises:
+        ValueError: without members, with a temperature that is not positive, or with scores
+            and temperatures of different counts.
+
+    Example:
+        >>> np.exp(fuse([np.array([[0.0, 0.0]]), np.array([[np.log(3.0), 0.0]])], [1.0, 1.0])).round(4)
+        array([[0.625, 0.375]])
+    """
+    if not scores or len(scores) != len(temperatures):
+        raise ValueError(f"need one temperature per member: {len(scores)} scores, {len(temperatures)} temperatures")
+    if not all(t > 0 for t in temperatures):
+        raise ValueError(f"temperatures must be positive, not {list(temperatures)}")
+    stacked = np.stack([_log_softmax(np.asarray(s, dtype=np.float64) / t) for s, t in zip(scores, temperatures)])
+    top = stacked.max(axis=0)
+    return top + np.log(np.exp(stacked - top).mean(axis=0))
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    """``log softmax`` over the last axis of ``z`` (float64), shifted by the row maximum for stability."""
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+class LSTMMember:
+    """The recurrent member: a question's vocabulary ids, cut to ``seq_len``, through the network.
+
+    Args:
+        vocabulary: the tokens the network knows.
+        seq_len: most tokens read per question.
+        network: the NumPy forward pass (:class:`routing.lstm.RecurrentNetwork`).
+    """
+
+    def __init__(self, vocabulary: Vocabulary, seq_len: int, network: RecurrentNetwork) -> None:
+        self.vocabulary = vocabulary
+        self.seq_len = int(seq_len)
+        self.network = network
+
+    def logits(self, documents: Sequence[Document]) -> np.ndarray:
+        """The network's scores before its softmax, float32 ``[n, C]`` (every document has a token)."""
+        return self.network.logits([self.vocabulary.encode(d.tokens, self.seq_len) for d in documents])
+
+
+class LinearMember:
+    """The wide member: ``features · coefᵀ + intercept`` over :class:`routing.ngrams.NgramFeaturizer`.
+
+    Args:
+        featurizer: the fitted n-gram TF-IDF transform (``F`` columns).
+        coef: ``[C, F]`` weights (scikit-learn's ``coef_``).
+        intercept: ``[C]``.
+
+    Raises:
+        ValueError: if the shapes do not fit together.
+    """
+
+    def __init__(self, featurizer: NgramFeaturizer, coef: np.ndarray, intercept: np.ndarray) -> None:
+        coef, intercept = np.asarray(coef), np.asarray(intercept)
+        if coef.ndim != 2 or coef.shape[1] != featurizer.n_features or intercept.shape != (coef.shape[0],):
+            raise ValueError(f"linear weights {coef.shape} and intercept {intercept.shape} do not fit {featurizer.n_features} n-gram features")
+        self.featurizer = featurizer
+        self.weights = np.ascontiguousarray(coef.T)  # [F, C]: a sparse row times it reads F rows
+        self.intercept = intercept
+
+    def logits(self, documents: Sequence[Document]) -> np.ndarray:
+        """Scores ``[n, C]`` float64: the sparse product ``features · coefᵀ + intercept``
+        (scikit-learn's ``decision_function``, to about 1e-6).
+
+        Each question's product is computed from its non-zero features alone (``values ·
+        weights[ids]``, a few hundred rows of ``weights``), which for one question is several
+        times faster than building a SciPy sparse matrix and far faster than a float64 product,
+        which would convert the whole ``[F, C]`` float32 weight matrix on every call.
+        """
+        out = np.empty((len(documents), self.intercept.shape[0]), dtype=np.float64)
+        for i, document in enumerate(documents):
+            ids, values = self.featurizer.row(document)
+            out[i] = values.astype(self.weights.dtype) @ self.weights[ids]
+        return out + self.intercept
+
+
+def members_from_parts(parameters: dict, vocabulary: Sequence[str], ngrams: dict, arrays: dict[str, np.ndarray]) -> tuple[LSTMMember, LinearMember]:
+    """Build both members from a bundle's parts (the manifest's ``model``, ``vocabulary.json``,
+    ``ngrams.json`` and ``weights.npz``; see the module docstring).
+
+    Raises:
+        KeyError: for a missing parameter or array; ValueError: for shapes that do not fit.
+    """
+    lstm = parameters["lstm"]
+    network = RecurrentNetwork(ModelConfig(**lstm["network"]), arrays)
+    config = NgramConfig(**parameters["ngrams"])
+    featurizer = NgramFeaturizer(config, ngrams, {b: arrays[f"ngram_{b}_idf"] for b in config.blocks})
+    linear = LinearMember(featurizer, arrays["linear_coef"], arrays["linear_intercept"])
+    return LSTMMember(Vocabulary(vocabulary), lstm["seq_len"], network), linear
+
+
+class HybridPredictor(Predictor):
+    """Predictor of kind ``hybrid``: the fused members (see the module docstring).
+
+    Args:
+        path, manifest, metrics: as for :class:`routing.predictor.Predictor`.
+        lstm, linear: the two members.
+
+    Attributes:
+        member_temperatures: ``[T_lstm, T_ngram]``, in :data:`MEMBERS` order.
+
+    Raises:
+        ValueError: if a member's outputs do not fit the categories, or a temperature is not positive.
+    """
+
+    kind = "hybrid"
+
+    def __init__(self, path: Path, manifest: dict, metrics: dict, lstm: LSTMMember, linear: LinearMember) -> None:
+        super().__init__(path, manifest, metrics)
+        temperatures = manifest["model"]["member_temperatures"]
+        self.member_temperatures = [float(temperatures[m]) for m in MEMBERS]
+        if not all(t > 0 for t in self.member_temperatures):
+            raise ValueError(f"member temperatures must be positive, not {temperatures}")
+        classes = len(self.categories)
+        if lstm.network.output_bias.shape != (classes,) or linear.intercept.shape != (classes,):
+            raise ValueError(f"members give {lstm.network.output_bias.shape} and {linear.intercept.shape} scores for {classes} categories")
+        self.lstm, self.linear = lstm, linear
+
+    @classmethod
+    def from_bundle(cls, directory: Path, manifest: dict, metrics: dict) -> "HybridPredictor":
+        """Read ``vocabulary.json``, ``ngrams.json`` and ``weights.npz`` (see the module docstring)."""
+        lstm, linear = members_from_parts(
+            manifest["model"], read_json(directory, "vocabulary.json"), read_json(directory, NGRAMS), read_arrays(directory)
+        )
+        return cls(directory, manifest, metrics, lstm, linear)
+
+    def known_tokens(self, tokens: Sequence[str]) -> list[bool]:
+        """``False`` for tokens out of the LSTM member's vocabulary."""
+        return [i != OOV_ID for i in self.lstm.vocabulary.encode(tokens)]
+
+    def member_logits(self, documents: Sequence[Document]) -> list[np.ndarray]:
+        """Each member's raw scores ``[n, C]``, in :data:`MEMBERS` order."""
+        return [self.lstm.logits(documents), self.linear.logits(documents)]
+
+    def logits(self, documents: Sequence[Document]) -> np.ndarray:
+        """``log(mean_m softmax(s_m / T_m))``, ``[n, categories]`` float64 (:func:`fuse`)."""
+        return fuse(self.member_logits(documents), self.member_temperatures)

@@ -1,0 +1,200 @@
+"""Kind ``hybrid``: n-gram features as scikit-learn computes them, the fusion rule, and a trained
+bundle whose served probabilities are those of its Keras network and its scikit-learn SVM, fused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.svm import LinearSVC
+
+from preprocessing.pipeline import Document
+from routing.bundle import BundleError
+from routing.hybrid import HybridPredictor, fuse
+from routing.lstm import ModelConfig
+from routing.ngrams import NgramConfig, char_ngrams
+from routing.predictor import load_predictor
+from tests.routing.test_bundle import fresh_process_probabilities
+from tests.routing.test_tfidf import sample_split
+from training.config import TrainConfig
+from training.fit_hybrid import fit_featurizer, stacked_features
+
+QUESTIONS = [
+    "パスワードを忘れてしまい、ログインできません。",
+    "クレジットカードの支払いが二重に請求されています",
+    "届いた商品が壊れていたので返品したいです",
+    "まったく関係のない未知の単語だらけの質問",
+]
+
+#: The configuration of the ``hybrid_bundle_dir`` fixture (tests/conftest.py).
+FIXTURE_CONFIG = TrainConfig(kind="hybrid", epochs=2, learning_rate=1e-2, batch_size=32, model=ModelConfig(units=8, embedding_dim=16))
+
+
+@pytest.fixture(scope="module")
+def split():
+    """(fit part, validation) of the sample tickets, as ``train`` splits them."""
+    return sample_split(FIXTURE_CONFIG)
+
+
+# --- the n-gram features ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["返品  したい\tです", "ｘｙｚ 注文番号　<ORDER> の件", "あ", "荷物が\n\n届かない"])
+def test_char_ngrams_match_scikit_learns_analyzer(text):
+    analyzer = TfidfVectorizer(analyzer="char", ngram_range=(1, 4), lowercase=False).build_analyzer()
+    assert sorted(char_ngrams(text, 1, 4)) == sorted(analyzer(text))
+
+
+@pytest.mark.parametrize(
+    "config",
+    [NgramConfig(), NgramConfig(word_ngrams=(1, 2), char_ngrams=None, min_df=1), NgramConfig(word_ngrams=None, char_ngrams=(2, 3))],
+    ids=["word12+char14", "word12", "char23"],
+)
+def test_featurizer_equals_scikit_learns_tfidf(config, split):
+    fit_part, valid = split
+    featurizer, vectorizers, train_features = fit_featurizer(config, fit_part.tokens, fit_part.cleaned)
+    # The validation questions, one of unknown words only and one with a run of spaces.
+    tokens = [*valid.tokens, ["龘龘鱻"], ["返品", "し", "たい"]]
+    cleaned = [*valid.cleaned, "龘龘鱻", "返品   したい"]
+    documents = [Document(c, list(t)) for c, t in zip(cleaned, tokens)]
+    expected = stacked_features(vectorizers, tokens, cleaned).toarray()
+    got = featurizer.transform(documents)
+    assert got.shape == expected.shape == (len(documents), sum(len(v.idf_) for v in vectorizers.values()))
+    np.testing.assert_allclose(got.toarray(), expected, rtol=0, atol=1e-6)
+    assert got.nnz > 20 * len(documents)  # the rows are far from empty: the comparison means something
+    norms = np.sqrt(np.asarray(got.multiply(got).sum(axis=1)).ravel())
+    assert norms[-2] == 0.0  # nothing known in the unknown-words question
+    np.testing.assert_allclose(norms[:-2], 1.0, atol=1e-12)  # both blocks (or the one) of unit norm in total
+    np.testing.assert_allclose(featurizer.transform(documents[:0]).shape, (0, featurizer.n_features))
+    np.testing.assert_allclose(train_features.toarray(), featurizer.transform(
+        [Document(c, list(t)) for c, t in zip(fit_part.cleaned, fit_part.tokens)]).toarray(), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [({"word_ngrams": None, "char_ngrams": None}, "needs word"), ({"char_ngrams": (3, 2)}, "1 ≤ low ≤ high"), ({"min_df": 0}, "min_df")],
+)
+def test_ngram_config_rejects_bad_settings(fields, message):
+    with pytest.raises(ValueError, match=message):
+        NgramConfig(**fields)
+
+
+def test_ngram_config_round_trips_through_json():
+    config = NgramConfig(word_ngrams=(1, 3), char_ngrams=(2, 4), min_df=1)
+    assert NgramConfig(**json.loads(json.dumps(config.to_dict()))) == config
+
+
+# --- fusion -------------------------------------------------------------------------------
+
+
+def test_fusion_averages_the_temperature_scaled_member_probabilities():
+    lstm, linear = np.array([[2.0, 0.0, 0.0]]), np.array([[0.0, np.log(3.0), 0.0]])
+    fused = fuse([lstm, linear], [2.0, 1.0])
+    # softmax([1, 0, 0]) = [e, 1, 1] / (e + 2); softmax([0, ln 3, 0]) = [0.2, 0.6, 0.2]; their mean:
+    np.testing.assert_allclose(np.exp(fused), [[0.38805844238291454, 0.4059707788085427, 0.2059707788085427]], rtol=1e-12)
+    # The final temperature 0.5 squares and renormalises the mean.
+    np.testing.assert_allclose(softmax(fused / 0.5, axis=1), [[0.42084568, 0.46059387, 0.11856045]], atol=1e-8)
+
+
+def test_fusion_of_one_member_is_its_calibrated_log_probability():
+    scores = np.array([[3.0, -1.0], [0.5, 0.25]])
+    np.testing.assert_allclose(np.exp(fuse([scores], [1.5])), softmax(scores / 1.5, axis=1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("scores, temperatures", [([], []), ([np.zeros((1, 2))], [1.0, 2.0]), ([np.zeros((1, 2))], [0.0])])
+def test_fusion_rejects_missing_temperatures(scores, temperatures):
+    with pytest.raises(ValueError):
+        fuse(scores, temperatures)
+
+
+# --- a trained bundle ---------------------------------------------------------------------
+
+
+def test_bundle_describes_a_hybrid_model(hybrid_bundle_dir):
+    predictor = load_predictor(hybrid_bundle_dir)
+    assert isinstance(predictor, HybridPredictor) and predictor.kind == "hybrid"
+    info = json.loads((predictor.path / "bundle.json").read_text(encoding="utf-8"))
+    assert set(info["model"]) == {"lstm", "ngrams", "member_temperatures"}
+    assert info["model"]["ngrams"] == {"word_ngrams": [1, 2], "char_ngrams": [1, 4], "min_df": 2}
+    assert info["model"]["lstm"]["network"] == FIXTURE_CONFIG.model.to_dict()
+    assert all(t > 0 for t in predictor.member_temperatures) and predictor.temperature > 0
+    assert TrainConfig.from_dict(info["train_config"]) == FIXTURE_CONFIG
+    names = {p.name for p in predictor.path.iterdir()}
+    assert {"bundle.json", "vocabulary.json", "ngrams.json", "weights.npz", "model.keras", "metrics.json"} <= names
+    assert predictor.token_limit is None  # the n-gram member reads the whole question
+    assert predictor.metrics["model_kind"] == "hybrid" and predictor.metrics["accuracy"] >= 0.5
+
+
+def test_served_probabilities_are_keras_and_scikit_learn_fused(hybrid_bundle_dir, split):
+    """The NumPy members equal the saved Keras network and a scikit-learn refit; the served
+    probabilities are their fusion with the bundle's temperatures."""
+    import keras
+
+    from training.fit_lstm import load_keras_model
+
+    fit_part, valid = split
+    predictor = load_predictor(hybrid_bundle_dir)
+    questions = [t.question for t in valid.tickets]
+    documents = [predictor.prepare(q) for q in questions]
+    lstm_scores, linear_scores = predictor.member_logits(documents)
+    # LSTM member: the saved Keras model on the same ids.
+    ids = [predictor.lstm.vocabulary.encode(d.tokens, predictor.lstm.seq_len) for d in documents]
+    keras_probabilities = load_keras_model(predictor.path).predict(keras.utils.pad_sequences(ids, padding="post"), verbose=0)
+    np.testing.assert_allclose(softmax(lstm_scores, axis=1), keras_probabilities, rtol=0, atol=1e-5)
+    # n-gram member: scikit-learn's vectorizers and LinearSVC fitted on the same fit part.
+    _, vectorizers, features = fit_featurizer(FIXTURE_CONFIG.ngrams, fit_part.tokens, fit_part.cleaned)
+    svm = LinearSVC(C=FIXTURE_CONFIG.linear_c, class_weight="balanced", random_state=FIXTURE_CONFIG.seed).fit(features, fit_part.labels)
+    assert list(svm.classes_) == predictor.categories
+    decision = svm.decision_function(stacked_features(vectorizers, valid.tokens, valid.cleaned))
+    np.testing.assert_allclose(linear_scores, decision, rtol=0, atol=1e-5)
+    # Served: softmax(log(mean_m softmax(s_m / T_m)) / T).
+    t_lstm, t_linear = predictor.member_temperatures
+    mean = (softmax(np.log(keras_probabilities) / t_lstm, axis=1) + softmax(decision / t_linear, axis=1)) / 2
+    expected = softmax(np.log(mean) / predictor.temperature, axis=1)
+    served = predictor.predict_proba(questions)
+    assert served.dtype == np.float32
+    np.testing.assert_allclose(served, expected, rtol=0, atol=1e-5)
+    assert expected.std(axis=0).max() > 0.05  # the rows differ: the comparison means something
+
+
+def test_fresh_process_gives_identical_probabilities(hybrid_bundle_dir):
+    here = load_predictor(hybrid_bundle_dir).predict_proba(QUESTIONS)
+    assert np.array_equal(fresh_process_probabilities(hybrid_bundle_dir, QUESTIONS), here)
+
+
+def test_predictions_route_and_review_as_every_kind(hybrid_bundle_dir):
+    predictor = load_predictor(hybrid_bundle_dir)
+    first, noise = predictor.predict([QUESTIONS[0], "-----"], top_k=2)
+    assert first.category in predictor.categories and len(first.top_k) == 2
+    assert first.probability == pytest.approx(float(predictor.predict_proba([QUESTIONS[0]])[0].max()), abs=1e-7)
+    assert noise.reason == "no_content" and noise.category is None
+
+
+def test_analysis_marks_words_the_lstm_member_does_not_know(hybrid_bundle_dir):
+    predictor = load_predictor(hybrid_bundle_dir)
+    analysis = predictor.analyze(predictor.prepare("パスワードを忘れました ｘｙｚｚｙ"))
+    assert analysis.tokens == ["パスワード", "を", "忘れ", "まし", "た", "xyzzy"]
+    assert analysis.out_of_vocabulary == [False, False, False, False, False, True]
+    assert analysis.truncated == 0
+
+
+def test_missing_ngram_file_is_named(hybrid_bundle_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(load_predictor(hybrid_bundle_dir).path, broken)
+    (broken / "ngrams.json").unlink()
+    with pytest.raises(BundleError, match=r"ngrams\.json: missing"):
+        load_predictor(broken)
+
+
+def test_weights_that_do_not_fit_the_ngrams_are_a_damaged_bundle(hybrid_bundle_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(load_predictor(hybrid_bundle_dir).path, broken)
+    terms = json.loads((broken / "ngrams.json").read_text(encoding="utf-8"))
+    terms["char"] = terms["char"][:-1]
+    (broken / "ngrams.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(BundleError, match="incomplete or damaged hybrid bundle .*char block"):
+        load_predictor(broken)

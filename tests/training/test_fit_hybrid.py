@@ -1,0 +1,94 @@
+"""Fitting kind ``hybrid``: its settings, the linear member, and member temperatures fitted on the holdout."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+from sklearn.model_selection import train_test_split
+from sklearn.svm import LinearSVC
+
+from preprocessing.datasets import load_tickets
+from preprocessing.pipeline import PreprocessSettings
+from routing.calibration import fit_temperature
+from routing.ngrams import NgramConfig
+from routing.predictor import load_predictor
+from tests.paths import SAMPLE_TICKETS
+from tests.routing.test_hybrid import FIXTURE_CONFIG
+from training.config import TrainConfig
+from training.data import prepare_examples, split_holdout
+from training.fit_hybrid import fit_featurizer, fit_linear, holdout_documents
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return prepare_examples(load_tickets(str(SAMPLE_TICKETS)), PreprocessSettings(), Counter())
+
+
+def test_config_round_trips_with_its_ngram_and_linear_settings():
+    config = TrainConfig(kind="hybrid", ngrams=NgramConfig(word_ngrams=(1, 3), char_ngrams=None, min_df=1), linear_c=2.0,
+                         linear_class_weight=None)
+    data = config.to_dict()
+    assert data["ngrams"] == {"word_ngrams": [1, 3], "char_ngrams": None, "min_df": 1}
+    assert data["linear_c"] == 2.0 and data["linear_class_weight"] is None
+    assert TrainConfig.from_dict(data) == config
+
+
+def test_configs_stored_before_the_hybrid_read_with_its_defaults():
+    old = TrainConfig(kind="lstm").to_dict()
+    for key in ("ngrams", "linear_c", "linear_class_weight"):
+        del old[key]
+    config = TrainConfig.from_dict(old)
+    assert config.ngrams == NgramConfig() and config.linear_c == 0.5 and config.linear_class_weight == "balanced"
+    # Stored before kinds existed: every model was an LSTM, whatever today's default.
+    del old["kind"]
+    assert TrainConfig().kind == "hybrid" and TrainConfig.from_dict(old).kind == "lstm"
+
+
+@pytest.mark.parametrize("fields, message", [({"linear_c": 0.0}, "linear_c"), ({"linear_class_weight": "auto"}, "linear_class_weight")])
+def test_config_rejects_bad_linear_settings(fields, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(kind="hybrid", **fields)
+
+
+def test_two_categories_get_a_zero_row_and_keep_scikit_learns_decision(examples):
+    labels = ["配送" if label == "配送" else "その他" for label in examples.labels]
+    featurizer, _, features = fit_featurizer(NgramConfig(), examples.tokens, examples.cleaned)
+    coef, intercept = fit_linear(features, labels, ["その他", "配送"], TrainConfig(kind="hybrid", seed=3))
+    assert coef.shape == (2, featurizer.n_features) and not coef[0].any() and intercept[0] == 0.0
+    svm = LinearSVC(C=0.5, class_weight="balanced", random_state=3).fit(features, labels)
+    scores = features @ coef.T.astype(np.float64) + intercept
+    np.testing.assert_allclose(scores[:, 1], svm.decision_function(features), atol=1e-5)
+    assert (softmax(scores, axis=1).argmax(axis=1) == (svm.predict(features) == "配送")).all()
+
+
+def test_fitted_classes_must_be_the_categories(examples):
+    _, _, features = fit_featurizer(NgramConfig(), examples.tokens, examples.cleaned)
+    with pytest.raises(ValueError, match="differ from the categories"):
+        fit_linear(features, examples.labels, ["配送", "支払い"], TrainConfig(kind="hybrid"))
+
+
+def test_holdout_documents_leave_out_unknown_categories_and_empty_questions(examples):
+    part = examples.subset([0, 1, 2])
+    part.labels = [part.labels[0], "未知のカテゴリ", part.labels[2]]
+    part.tokens = [part.tokens[0], part.tokens[1], []]
+    documents, labels = holdout_documents(part, sorted(set(examples.labels)))
+    assert [d.tokens for d in documents] == [list(examples.tokens[0])]
+    assert labels.tolist() == [sorted(set(examples.labels)).index(examples.labels[0])]
+
+
+def test_member_temperatures_are_fitted_on_the_holdout(hybrid_bundle_dir, examples):
+    """Each member's temperature minimises its NLL on the run's holdout (as ``train`` splits it)."""
+    config = FIXTURE_CONFIG
+    train_idx, _ = train_test_split(np.arange(len(examples)), test_size=config.validation_fraction, stratify=examples.labels,
+                                    random_state=config.seed)
+    _, holdout = split_holdout(examples.subset(sorted(train_idx)), config.holdout_fraction, config.seed)
+    predictor = load_predictor(hybrid_bundle_dir)
+    documents, labels = holdout_documents(holdout, predictor.categories)
+    assert len(documents) == 54
+    refitted = [fit_temperature(scores, labels) for scores in predictor.member_logits(documents)]
+    np.testing.assert_allclose(predictor.member_temperatures, refitted, rtol=1e-6)
+    # The final temperature is fitted on the fused logits of the same questions.
+    assert predictor.temperature == pytest.approx(fit_temperature(predictor.logits(documents), labels), rel=1e-6)
