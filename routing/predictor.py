@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from routing.bundle import METRICS, PLOTS, BundleError, read_json, read_manifest
 from routing.calibration import apply_temperature
 from routing.review import ReviewPolicy, review_reason
 from routing.scope import VocabularyScope
+
+if TYPE_CHECKING:
+    from routing.similar import SimilarIndex
 
 #: The out-of-scope detector's known tokens in a bundle.
 SCOPE_VOCABULARY = "scope_vocabulary.json"
@@ -131,6 +135,8 @@ class Predictor(ABC):
             fixed threshold 0.5 for bundles without one).
         scope: the out-of-scope detector (:class:`routing.scope.VocabularyScope`), or ``None``
             for bundles without one; set by :func:`load_predictor`.
+        similar: the index of past tickets and their answers (:class:`routing.similar.SimilarIndex`),
+            or ``None`` for bundles without one; set by :func:`load_predictor`.
     """
 
     kind: str = ""
@@ -147,6 +153,7 @@ class Predictor(ABC):
         self.temperature = float((manifest.get("calibration") or {}).get("temperature", 1.0))
         self.review = ReviewPolicy.from_dict(manifest["review"]) if manifest.get("review") else LEGACY_REVIEW
         self.scope: VocabularyScope | None = None
+        self.similar: SimilarIndex | None = None
 
     @classmethod
     @abstractmethod
@@ -294,6 +301,10 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
         predictor = cls.from_bundle(directory, manifest, metrics)
         if manifest.get("out_of_scope"):
             predictor.scope = VocabularyScope.from_parts(manifest["out_of_scope"], read_json(directory, SCOPE_VOCABULARY))
+        if manifest.get("similar"):
+            from routing.similar import load_similar  # bm25s is imported only for bundles with an index
+
+            predictor.similar = load_similar(directory, manifest)
         return predictor
     except BundleError:
         raise
