@@ -14,8 +14,10 @@ on its own, so the list has one entry per token, in question order.
 Rules:
 
 * all occluded questions and the whole question go through the predictor in **one** call of
-  :meth:`routing.predictor.Predictor.probabilities` (calibrated; no randomness), so the result is
-  deterministic and the whole question's probability is the one :meth:`Predictor.predict` gives;
+  :meth:`routing.predictor.Predictor.occlusion_logits` (one batched forward pass; the ``tfidf``
+  kind computes the occluded rows from the whole question's n-grams), then the bundle's
+  calibration; nothing is random, so the result is deterministic, and the whole question's
+  probability is the one :meth:`Predictor.predict` gives (up to floating-point rounding);
 * a question of one token, once occluded, has no tokens left: its probability is then taken as
   uniform, ``1 / number of categories`` (the model has nothing to go on);
 * tokens the model does not read (beyond its ``token_limit``, e.g. an LSTM's sequence length)
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from preprocessing.pipeline import Document
+from routing.calibration import apply_temperature
 from routing.predictor import Predictor
 
 #: Most tokens of one question occluded (a 5,000-character question has about 3,000).
@@ -78,10 +81,13 @@ def occlusion(predictor: Predictor, document: Document, category: str) -> list[E
     limit = predictor.token_limit
     read = len(tokens) if limit is None else min(len(tokens), limit)
     scored = min(read, MAX_OCCLUDED)
-    occluded = [Document(document.cleaned, tokens[:i] + tokens[i + 1 :]) for i in range(scored)] if len(tokens) > 1 else []
-    probabilities = predictor.probabilities([document, *occluded])[:, column].astype(np.float64)
-    whole = probabilities[0]
-    without = probabilities[1:] if occluded else np.full(scored, 1.0 / len(predictor.categories))
+    if len(tokens) > 1:
+        logits = predictor.occlusion_logits(document, range(scored))
+        probabilities = apply_temperature(logits, predictor.temperature)[:, column].astype(np.float64)
+        whole, without = probabilities[0], probabilities[1:]
+    else:
+        whole = float(predictor.probabilities([document])[0, column])
+        without = np.full(scored, 1.0 / len(predictor.categories))
     effects: list[float | None] = [round(float(whole - p), 6) for p in without]
     effects += [None] * (read - scored) + [0.0] * (len(tokens) - read)
     return [Evidence(token, effect) for token, effect in zip(tokens, effects, strict=True)]

@@ -177,6 +177,25 @@ class Predictor(ABC):
         """Calibrated probabilities ``softmax(logits / temperature)``, float32, rows sum to 1."""
         return apply_temperature(self.logits(documents), self.temperature)
 
+    def occlusion_logits(self, document: Document, positions: Sequence[int]) -> np.ndarray:
+        """Logits of a document and of its versions without one token: ``[1 + len(positions), C]``.
+
+        Row 0 is ``document``; row ``j + 1`` is ``document`` without the token at ``positions[j]``
+        (for :mod:`routing.evidence`). This default builds the shortened documents and makes one
+        batched call of :meth:`logits`; a kind may compute the same rows faster (equal up to
+        floating-point rounding).
+
+        Raises:
+            ValueError: if the document has fewer than 2 tokens or a position is out of range.
+        """
+        tokens = list(document.tokens)
+        if len(tokens) < 2:
+            raise ValueError("occlusion needs at least 2 tokens")
+        if any(not 0 <= i < len(tokens) for i in positions):
+            raise ValueError(f"positions must be in [0, {len(tokens)})")
+        occluded = [Document(document.cleaned, tokens[:i] + tokens[i + 1 :]) for i in positions]
+        return self.logits([document, *occluded])
+
     def out_of_scope(self, documents: Sequence[Document], probabilities: np.ndarray) -> np.ndarray:
         """Per document, whether it is unlike the training data (``[n]`` bool; none without a detector)."""
         if self.scope is None:
