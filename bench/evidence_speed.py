@@ -13,7 +13,9 @@ process's CPU time (``time.process_time``: on a shared machine the wall clock al
 time other processes hold the cores); p50, p99 (and the wall mean) are printed in milliseconds
 (goal: p50 ≤ 20 ms for 100 tokens). The model reads at most its
 ``token_limit`` tokens (an LSTM's sequence length): tokens beyond it are not re-scored, which
-the output says. Not run in CI.
+the output says. ``--blas-threads 1`` runs with one BLAS thread (as ``toiawase predict``'s
+workers do): on a busy 2-core machine OpenBLAS's own two threads cost an LSTM several times the
+CPU time. Not run in CI.
 """
 
 from __future__ import annotations
@@ -41,7 +43,12 @@ def main() -> None:
     parser.add_argument("--data", default=str(REPO / "data" / "sample" / "tickets.tsv"), help="ticket file the question is made from")
     parser.add_argument("--tokens", type=int, default=100, help="tokens of the question (default 100)")
     parser.add_argument("--repeats", type=int, default=200, help="timed calls (default 200)")
+    parser.add_argument("--blas-threads", type=int, default=None, help="limit BLAS threads (threadpoolctl; default: the library's own)")
     args = parser.parse_args()
+    if args.blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=args.blas_threads)
 
     predictor = load_predictor(args.model)
     tokens: list[str] = []
@@ -74,6 +81,9 @@ def main() -> None:
     print(f"occlusion wall time: p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms, mean {ms.mean():.2f} ms over {args.repeats} calls")
     print(f"occlusion CPU time of this process: p50 {np.percentile(cpu_ms, 50):.2f} ms, p99 {np.percentile(cpu_ms, 99):.2f} ms "
           f"(the wall time also counts other processes holding the cores; load average {os.getloadavg()[0]:.1f})")
+    from threadpoolctl import threadpool_info
+
+    print("BLAS threads: " + ", ".join(f"{i['internal_api']} {i['num_threads']}" for i in threadpool_info()))
     print(f"largest positive effect: {top.token!r} {top.effect:+.4f}")
 
 
