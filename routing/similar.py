@@ -165,28 +165,16 @@ class SimilarIndex:
             raise BundleError(f"{directory}: damaged similar-tickets index ({type(exc).__name__}: {exc})") from None
 
     def scores(self, tokens: Sequence[str]) -> np.ndarray:
-        """BM25 scores of every ticket for a question's tokens, ``[n]`` float64.
+        """BM25 scores of every ticket for a question's tokens, ``[n]`` float32.
 
-        The values of ``bm25s.BM25.get_scores`` (each occurrence of a query token adds that
-        token's precomputed BM25 weight in each ticket holding it; tokens the index does not know
-        count for nothing; all zero when it knows none), summed with one ``np.bincount`` over the
-        posting lists of the distinct tokens (times their repeats) instead of ``bm25s``'s ``np.add.at`` per token: same sums up to
-        floating-point order, about 10 times faster on a 50,000-ticket index (``np.add.at`` is
-        NumPy's unbuffered, slow path).
+        ``bm25s.BM25.get_scores_from_ids``: each occurrence of a query token adds that token's
+        precomputed BM25 weight in each ticket holding it; tokens the index does not know count
+        for nothing; all zero when it knows none.
         """
         ids = self.retriever.get_tokens_ids(list(tokens))
         if not ids:
-            return np.zeros(len(self), dtype=np.float64)
-        index = self.retriever.scores
-        indptr, indices, data = index["indptr"], index["indices"], index["data"]
-        unique, repeats = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
-        spans = [(indptr[i], indptr[i + 1], int(count)) for i, count in zip(unique, repeats)]
-        documents = np.concatenate([indices[start:end] for start, end, _ in spans])
-        weights = np.concatenate([data[start:end] if count == 1 else data[start:end] * count for start, end, count in spans])
-        scores = np.bincount(documents, weights=weights, minlength=len(self))
-        if self.retriever.nonoccurrence_array is not None:  # variants that score absent terms (BM25L, BM25+)
-            scores += float(self.retriever.nonoccurrence_array[ids].sum())
-        return scores
+            return np.zeros(len(self), dtype=np.float32)
+        return self.retriever.get_scores_from_ids(ids)
 
     def search(self, tokens: Sequence[str], category: str | None, n: int = 3) -> list[SimilarTicket]:
         """The ``n`` tickets most like a question, preferring ``category`` (rule: module docstring).
