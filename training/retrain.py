@@ -331,7 +331,7 @@ def _drop_rare(rows: dict[str, TrainingRow], summary: MergeSummary, skip_bad_row
 
 
 def write_training_rows(path: Path, rows: Sequence[TrainingRow], text_column: str = "question", label_column: str = "category") -> Path:
-    """Write the training rows as a TSV with a header ``id, <text_column>, answer, <label_column>, source``.
+    """Write the training rows as a TSV with a header ``id, <text_column>, <label_column>, source, answer``.
 
     UTF-8, ``\\n`` line ends; tabs and line breaks inside a field become spaces. Written to
     ``<path>.tmp`` and renamed, so the file is complete or absent. Returns ``path``.
@@ -340,8 +340,8 @@ def write_training_rows(path: Path, rows: Sequence[TrainingRow], text_column: st
         return " ".join(text.replace("\t", " ").splitlines()) if ("\t" in text or "\n" in text or "\r" in text) else text
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["\t".join(("id", text_column, "answer", label_column, "source"))]
-    lines += ["\t".join(one_line(value) for value in (row.id, row.question, row.answer or "", row.category, row.source)) for row in rows]
+    lines = ["\t".join(("id", text_column, label_column, "source", "answer"))]
+    lines += ["\t".join(one_line(value) for value in (row.id, row.question, row.category, row.source, row.answer or "")) for row in rows]
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.replace(tmp, path)

@@ -382,7 +382,7 @@ def test_the_merged_training_file_keeps_the_base_answers(tmp_path: Path):
     feedback = [labeled(1, "荷物が届きません", "返品・返金", "correct"), labeled(2, "ログインできません", "返品・返金")]
     rows, _ = merge_training_rows([base], feedback, PreprocessSettings())
     written = write_training_rows(tmp_path / "merged.tsv", rows)
-    assert written.read_text(encoding="utf-8").splitlines()[0] == "id\tquestion\tanswer\tcategory\tsource"
+    assert written.read_text(encoding="utf-8").splitlines()[0] == "id\tquestion\tcategory\tsource\tanswer"
     tickets = load_tickets(str(written)).tickets
     # The relabeled question keeps the team's reply; feedback-only questions have none.
     assert [(t.question, t.answer, t.category) for t in tickets] == [
