@@ -76,6 +76,7 @@ COLUMN_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 _CLASSIC_LAYOUTS = {4: (0, 1, 3), 3: (0, 1, 2), 2: (None, 0, 1)}  # n fields -> (id, question, label)
+_CLASSIC_ANSWER = {4: 2}  # n fields -> answer column of the classic layout
 
 
 def normalize_column_name(name: str) -> str:
@@ -103,12 +104,16 @@ class Ticket:
         category: the label; ``None`` only when loaded with ``require_label=False``.
         line: 1-based line number where the row starts (the row number for .xlsx, 0 for JSON
             objects' entries).
+        answer: the team's reply, raw, from an answer column (the classic 4-field layout's third
+            field, a header's usual answer name, a JSON line's ``"answer"``); ``None`` when the
+            file has none or the cell is empty.
     """
 
     id: str
     question: str
     category: str | None
     line: int
+    answer: str | None = None
 
 
 @dataclass
@@ -248,7 +253,7 @@ class _Rows:
         if self.keep_blank:
             self.tickets.append(Ticket(str(line), text, None, line))
 
-    def add(self, line: int, ticket_id: object, question: object, label: object) -> None:
+    def add(self, line: int, ticket_id: object, question: object, label: object, answer: object = None) -> None:
         if not isinstance(question, str) or not question.strip():
             return self.bad(line, "empty question" if not question else f"question is not text: {question!r}")
         if label is not None and not isinstance(label, str):
@@ -256,7 +261,8 @@ class _Rows:
         label = label.strip() if isinstance(label, str) else None
         if self.require_label and not label:
             return self.bad(line, "empty label (category)")
-        self.tickets.append(Ticket(str(ticket_id) if ticket_id not in (None, "") else str(line), question, label or None, line))
+        answer = answer.strip() if isinstance(answer, str) else None
+        self.tickets.append(Ticket(str(ticket_id) if ticket_id not in (None, "") else str(line), question, label or None, line, answer or None))
 
 
 def _pick(names: list[str], role: str, given: str | None) -> int | None:
@@ -339,8 +345,12 @@ def _load_table(path: str, rows_iter: Iterator[tuple[int, list[str]]], rows: _Ro
         fields = _trim(fields)
     width = len(fields)
     used: dict[str, str] = {}
+    answer_i: int | None = None
     if _is_header(fields, text_column, label_column):
         id_i, text_i, label_i, used = _columns(path, line, fields, text_column, label_column, rows.require_label)
+        answer_i = _pick([name.strip() for name in fields], "answer", None)
+        if answer_i in (id_i, text_i, label_i):
+            answer_i = None
     else:
         if width not in _CLASSIC_LAYOUTS:
             if width == 1 and not rows.require_label:
@@ -354,6 +364,7 @@ def _load_table(path: str, rows_iter: Iterator[tuple[int, list[str]]], rows: _Ro
                 )
         else:
             id_i, text_i, label_i = _CLASSIC_LAYOUTS[width]
+            answer_i = _CLASSIC_ANSWER.get(width)
         rows_iter = _chain_first(first, rows_iter)
     for line, fields in rows_iter:
         if _is_blank(fields):
@@ -366,7 +377,13 @@ def _load_table(path: str, rows_iter: Iterator[tuple[int, list[str]]], rows: _Ro
         if len(fields) != width:
             rows.bad(line, f"{len(fields)} field(s), expected {width}")
             continue
-        rows.add(line, fields[id_i] if id_i is not None else None, fields[text_i], fields[label_i] if label_i is not None else None)
+        rows.add(
+            line,
+            fields[id_i] if id_i is not None else None,
+            fields[text_i],
+            fields[label_i] if label_i is not None else None,
+            fields[answer_i] if answer_i is not None else None,
+        )
     return used
 
 
@@ -515,7 +532,7 @@ def _load_json_lines(lines: list[tuple[int, str]], rows: _Rows, text_column: str
         if text_column not in obj:
             rows.bad(number, f"no key {text_column!r}; use --text-column")
             continue
-        rows.add(number, obj.get("id"), obj[text_column], obj.get(label_column))
+        rows.add(number, obj.get("id"), obj[text_column], obj.get(label_column), obj.get("answer"))
 
 
 def _load_json_object(path: str, text: str, rows: _Rows) -> None:

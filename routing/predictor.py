@@ -23,6 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from routing.bundle import METRICS, PLOTS, BundleError, read_json, read_manifest
 from routing.calibration import apply_temperature
 from routing.review import ReviewPolicy, review_reason
 from routing.scope import VocabularyScope
+
+if TYPE_CHECKING:
+    from routing.similar import SimilarIndex
 
 #: The out-of-scope detector's known tokens in a bundle.
 SCOPE_VOCABULARY = "scope_vocabulary.json"
@@ -134,6 +138,8 @@ class Predictor(ABC):
             fixed threshold 0.5 for bundles without one).
         scope: the out-of-scope detector (:class:`routing.scope.VocabularyScope`), or ``None``
             for bundles without one; set by :func:`load_predictor`.
+        similar: the index of past tickets and their answers (:class:`routing.similar.SimilarIndex`),
+            or ``None`` for bundles without one; set by :func:`load_predictor`.
     """
 
     kind: str = ""
@@ -150,6 +156,7 @@ class Predictor(ABC):
         self.temperature = float((manifest.get("calibration") or {}).get("temperature", 1.0))
         self.review = ReviewPolicy.from_dict(manifest["review"]) if manifest.get("review") else LEGACY_REVIEW
         self.scope: VocabularyScope | None = None
+        self.similar: SimilarIndex | None = None
 
     @classmethod
     @abstractmethod
@@ -172,6 +179,25 @@ class Predictor(ABC):
     def probabilities(self, documents: Sequence[Document]) -> np.ndarray:
         """Calibrated probabilities ``softmax(logits / temperature)``, float32, rows sum to 1."""
         return apply_temperature(self.logits(documents), self.temperature)
+
+    def occlusion_logits(self, document: Document, positions: Sequence[int]) -> np.ndarray:
+        """Logits of a document and of its versions without one token: ``[1 + len(positions), C]``.
+
+        Row 0 is ``document``; row ``j + 1`` is ``document`` without the token at ``positions[j]``
+        (for :mod:`routing.evidence`). This default builds the shortened documents and makes one
+        batched call of :meth:`logits`; a kind may compute the same rows faster (equal up to
+        floating-point rounding).
+
+        Raises:
+            ValueError: if the document has fewer than 2 tokens or a position is out of range.
+        """
+        tokens = list(document.tokens)
+        if len(tokens) < 2:
+            raise ValueError("occlusion needs at least 2 tokens")
+        if any(not 0 <= i < len(tokens) for i in positions):
+            raise ValueError(f"positions must be in [0, {len(tokens)})")
+        occluded = [Document(document.cleaned, tokens[:i] + tokens[i + 1 :]) for i in positions]
+        return self.logits([document, *occluded])
 
     def out_of_scope(self, documents: Sequence[Document], probabilities: np.ndarray) -> np.ndarray:
         """Per document, whether it is unlike the training data (``[n]`` bool; none without a detector)."""
@@ -297,6 +323,10 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
         predictor = cls.from_bundle(directory, manifest, metrics)
         if manifest.get("out_of_scope"):
             predictor.scope = VocabularyScope.from_parts(manifest["out_of_scope"], read_json(directory, SCOPE_VOCABULARY))
+        if manifest.get("similar"):
+            from routing.similar import load_similar  # bm25s is imported only for bundles with an index
+
+            predictor.similar = load_similar(directory, manifest)
         return predictor
     except BundleError:
         raise

@@ -140,6 +140,8 @@ class TrainingRow:
         source: where the label came from: ``"<file>:<line>"`` or ``"feedback <action>"``.
         key: the normalized question (cleaned text) rows are merged by.
         origin: ``(file, line)`` for a base row (for error messages), ``None`` for feedback.
+        answer: the team's reply from the base file (kept when feedback relabels the same
+            question), for the bundle's similar tickets; ``None`` if there is none.
     """
 
     id: str
@@ -148,6 +150,7 @@ class TrainingRow:
     source: str
     key: str
     origin: tuple[str, int] | None = None
+    answer: str | None = None
 
 
 @dataclass
@@ -271,7 +274,7 @@ def merge_training_rows(
                 summary.base_duplicates += 1
                 summary.base_conflicts += rows[key].category != ticket.category
             name = os.path.basename(loaded.path)
-            rows[key] = TrainingRow(ticket.id, ticket.question, ticket.category or "", f"{name}:{ticket.line}", key, (loaded.path, ticket.line))
+            rows[key] = TrainingRow(ticket.id, ticket.question, ticket.category or "", f"{name}:{ticket.line}", key, (loaded.path, ticket.line), ticket.answer)
             base_labels[key] = ticket.category or ""
     used_feedback: set[str] = set()
     for label in feedback:
@@ -286,7 +289,8 @@ def merge_training_rows(
         if key in used_feedback:
             summary.feedback_duplicates += 1
         used_feedback.add(key)
-        rows[key] = TrainingRow(label.id, label.question, label.category, f"feedback {label.action}", key)
+        base = rows.get(key)
+        rows[key] = TrainingRow(label.id, label.question, label.category, f"feedback {label.action}", key, answer=base.answer if base else None)
     rows = _drop_rare(rows, summary, skip_bad_rows, tuple(keep_categories), other_label)
     for key in used_feedback & set(rows):
         if key not in base_labels:
@@ -327,7 +331,7 @@ def _drop_rare(rows: dict[str, TrainingRow], summary: MergeSummary, skip_bad_row
 
 
 def write_training_rows(path: Path, rows: Sequence[TrainingRow], text_column: str = "question", label_column: str = "category") -> Path:
-    """Write the training rows as a TSV with a header ``id, <text_column>, <label_column>, source``.
+    """Write the training rows as a TSV with a header ``id, <text_column>, <label_column>, source, answer``.
 
     UTF-8, ``\\n`` line ends; tabs and line breaks inside a field become spaces. Written to
     ``<path>.tmp`` and renamed, so the file is complete or absent. Returns ``path``.
@@ -336,8 +340,8 @@ def write_training_rows(path: Path, rows: Sequence[TrainingRow], text_column: st
         return " ".join(text.replace("\t", " ").splitlines()) if ("\t" in text or "\n" in text or "\r" in text) else text
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["\t".join(("id", text_column, label_column, "source"))]
-    lines += ["\t".join(one_line(value) for value in (row.id, row.question, row.category, row.source)) for row in rows]
+    lines = ["\t".join(("id", text_column, label_column, "source", "answer"))]
+    lines += ["\t".join(one_line(value) for value in (row.id, row.question, row.category, row.source, row.answer or "")) for row in rows]
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.replace(tmp, path)

@@ -36,6 +36,7 @@ from training.data import Examples, TrainingData, load_training_data
 from training.evaluate import evaluate_predictions, evaluate_predictor
 from training.kinds import FittedModel, fit_function
 from training.report import training_report
+from training.similar_index import build_similar_index
 
 #: The baseline fitted beside every model and reported in ``metrics.json["baselines"]``.
 BASELINE = "tfidf_word_logreg"
@@ -144,7 +145,9 @@ def write_bundle(
     The metrics are computed on the bundle as written (read back through
     :func:`routing.predictor.load_predictor`), so they describe exactly the model that is served.
     The bundle keeps the fingerprints of its training questions (fit and holdout parts,
-    :mod:`routing.fingerprints`), so an evaluation can tell how much of its data was trained on.
+    :mod:`routing.fingerprints`), so an evaluation can tell how much of its data was trained on,
+    and the same tickets, masked, in a BM25 index of similar tickets with their answers
+    (:mod:`routing.similar`, :mod:`training.similar_index`).
     """
     data_fingerprint = fingerprint(prepared.train)
     version = unique_version(out, data_fingerprint)
@@ -166,7 +169,10 @@ def write_bundle(
         for name, document in fitted.documents.items():
             writer.write_json(name, document)
         writer.write_arrays(ARRAYS, fitted.arrays)
-        writer.write_arrays(FINGERPRINTS, {FINGERPRINT_ARRAY: training_fingerprints(prepared.train.cleaned + prepared.holdout.cleaned)})
+        train, held = prepared.train, prepared.holdout
+        trained_on = Examples(train.tickets + held.tickets, train.cleaned + held.cleaned, train.tokens + held.tokens, train.labels + held.labels)
+        writer.write_arrays(FINGERPRINTS, {FINGERPRINT_ARRAY: training_fingerprints(trained_on.cleaned)})
+        manifest["similar"] = build_similar_index(trained_on, settings).save(writer.path)
         for name, write in fitted.writers.items():
             write(writer.path / name)
         if fitted.history:

@@ -3,13 +3,20 @@
 
 ``POST /api/v1/predict`` takes a JSON object with either ``"question": "..."`` or
 ``"questions": ["...", ...]`` (1 to ``MAX_QUESTIONS`` = 1,000), and optionally ``"top_k"``
-(an integer ≥ 1, default 3, clipped to the number of categories). It answers::
+(an integer ≥ 1, default 3, clipped to the number of categories), ``"similar"`` (an integer
+0 to 10, default 0: that many past tickets like each question, with their answers, preferring
+the predicted category, :mod:`routing.similar`) and ``"evidence"`` (a boolean, default false:
+each token's effect on the predicted category's probability, :mod:`routing.evidence`; for at
+most ``MAX_EVIDENCE_QUESTIONS`` = 100 questions). It answers::
 
     {"model_version": "20261122-101500-ab12cd",
      "predictions": [{"id": "3f2a…", "category": "配送", "probability": 0.91, "needs_review": false,
                       "reason": null, "top_k": [{"category": "配送", "probability": 0.91}, ...]}]}
 
-one prediction per question, in order (also for a single ``question``). ``id`` comes first: the
+one prediction per question, in order (also for a single ``question``). With ``"similar": n``
+each prediction also has ``"similar": [{"id", "question", "answer", "category", "score"}, ...]``
+(at most ``n``; texts masked; ``[]`` for no content or a bundle without an index), with
+``"evidence": true`` ``"evidence": [{"token", "effect"}, ...]`` in question order. ``id`` comes first: the
 id of the prediction in the prediction log (32 hex characters), to send feedback about it; it is
 ``null`` when the question could not be logged (the feedback store is unavailable; logging never
 fails a prediction, see :mod:`webapp.feedback_store`). Probabilities are
@@ -38,15 +45,16 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from routing.predictor import Prediction, Predictor
+from routing.similar import MAX_SIMILAR
 from webapp.agent_feedback import KEY_HEADER, api_request, feedback_json, submit
 from webapp.errors import AppError
 from webapp.feedback_store import log_predictions
 from webapp.guards import requires_model
-from webapp.questions import check_question, json_type, review_threshold, route
+from webapp.questions import check_question, extras, json_type, review_threshold, route
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-_FIELDS = ("question", "questions", "top_k")
+_FIELDS = ("question", "questions", "top_k", "similar", "evidence")
 
 
 def _json_body() -> dict:
@@ -132,6 +140,37 @@ def _top_k(body: dict) -> int:
     return top_k
 
 
+def _similar(body: dict) -> int:
+    """``similar`` of the body (default 0). Raises AppError 400 unless an integer from 0 to ``MAX_SIMILAR``."""
+    similar = body.get("similar", 0)
+    if isinstance(similar, bool) or not isinstance(similar, int) or not 0 <= similar <= MAX_SIMILAR:
+        raise AppError(
+            400,
+            f'"similar" must be an integer from 0 to {MAX_SIMILAR}, not {json.dumps(similar, ensure_ascii=False)}.',
+            f'"similar" は 0 から {MAX_SIMILAR} までの整数にしてください。',
+        )
+    return similar
+
+
+def _evidence(body: dict, questions: int) -> bool:
+    """``evidence`` of the body (default false).
+
+    Raises:
+        AppError: 400 unless a boolean, or when true for more than ``MAX_EVIDENCE_QUESTIONS`` questions.
+    """
+    evidence = body.get("evidence", False)
+    if not isinstance(evidence, bool):
+        raise AppError(400, f'"evidence" must be true or false, not {json.dumps(evidence, ensure_ascii=False)}.', '"evidence" は true か false にしてください。')
+    limit = current_app.config["MAX_EVIDENCE_QUESTIONS"]
+    if evidence and questions > limit:
+        raise AppError(
+            400,
+            f'"evidence" is given for at most {limit:,} questions per request, not {questions:,}.',
+            f'"evidence" は 1 回に {limit:,} 件までの質問に付けられます（{questions:,} 件）。',
+        )
+    return evidence
+
+
 @bp.post("/predict")
 @requires_model
 def predict() -> Response:
@@ -139,16 +178,27 @@ def predict() -> Response:
     body = _json_body()
     questions = _questions(body)
     top_k = _top_k(body)
+    similar = _similar(body)
+    evidence = _evidence(body, len(questions))
     predictions = route(g.predictor, questions, top_k)
     ids = log_predictions(g.predictor, questions, predictions, source="api")
-    return jsonify(predictions_json(g.predictor, ids, predictions))
+    added = extras(g.predictor, questions, predictions, similar, evidence)
+    return jsonify(predictions_json(g.predictor, ids, predictions, added))
 
 
-def predictions_json(predictor: Predictor, ids: Sequence[str | None], predictions: Sequence[Prediction]) -> dict:
-    """The answer of ``POST /api/v1/predict``: ``{"model_version", "predictions": [{"id", ...}]}`` (module docstring)."""
+def predictions_json(
+    predictor: Predictor, ids: Sequence[str | None], predictions: Sequence[Prediction], added: Sequence[dict] | None = None,
+) -> dict:
+    """The answer of ``POST /api/v1/predict``: ``{"model_version", "predictions": [{"id", ...}]}`` (module docstring).
+
+    ``added``: per prediction, the extra fields asked for (``similar``, ``evidence``), or ``None``.
+    """
+    added = added if added is not None else [{}] * len(predictions)
     return {
         "model_version": predictor.version,
-        "predictions": [{"id": prediction_id, **p.to_dict()} for prediction_id, p in zip(ids, predictions, strict=True)],
+        "predictions": [
+            {"id": prediction_id, **p.to_dict(), **fields} for prediction_id, p, fields in zip(ids, predictions, added, strict=True)
+        ],
     }
 
 

@@ -15,6 +15,7 @@ from flask import Blueprint, abort, current_app, g, render_template, request, se
 from werkzeug.wrappers import Response
 
 from routing.bundle import PLOTS
+from routing.evidence import Evidence
 from routing.predictor import Predictor
 from routing.versions import REPORTS_DIR
 from webapp.errors import AppError
@@ -22,12 +23,17 @@ from webapp.feedback_pages import forms_for
 from webapp.feedback_store import log_predictions, store_state
 from webapp.guards import requires_model
 from webapp.model_loading import model_state
-from webapp.questions import check_question, review_threshold, route_documents
+from webapp.questions import check_question, review_threshold, route_documents, similar_tickets, token_evidence
 
 bp = Blueprint("pages", __name__)
 
 #: Candidates shown on the form page.
 PAGE_TOP_K = 3
+#: Similar past tickets shown on the form page.
+PAGE_SIMILAR = 3
+#: Highlight colours (RGB) of tokens that raise / lower the predicted category's probability.
+RAISES_RGB = (26, 127, 82)
+LOWERS_RGB = (180, 35, 24)
 
 #: Why a question needs review, as the form says it (keys: routing.review.REASONS).
 REASON_TEXTS = {
@@ -58,6 +64,8 @@ def index() -> tuple[str, int] | str:
         "prediction": None,
         "analysis": None,
         "feedback": None,
+        "similar": [],
+        "evidence": [],
         "error": None,
         "threshold": review_threshold(predictor),
         "reason_texts": REASON_TEXTS,
@@ -75,12 +83,39 @@ def index() -> tuple[str, int] | str:
         analysis = predictor.analyze(document)
         context["analysis"] = analysis
         context["tokens"] = list(zip(analysis.tokens, analysis.out_of_vocabulary))
+        context["similar"] = similar_tickets(predictor, document, prediction, PAGE_SIMILAR)
+        context["evidence"] = highlighted(token_evidence(predictor, document, prediction))
         [prediction_id] = log_predictions(predictor, [question], [prediction], source="form")
         context["feedback"] = forms_for(predictor, prediction, prediction_id, store_state().store is not None)
     except AppError as error:
         context["error"] = error
         return render_template("index.html", **context), error.code
     return render_template("index.html", **context)
+
+
+def highlighted(evidence: list[Evidence]) -> list[dict]:
+    """How the form shows each token's effect: ``{"token", "effect", "style", "title", "sign"}``.
+
+    The background is :data:`RAISES_RGB` for a positive effect and :data:`LOWERS_RGB` for a
+    negative one, with opacity ``0.1 + 0.6 · |effect| / largest |effect|`` of the question (no
+    colour for an effect of 0 or ``None``); ``title`` (shown on hover) gives the effect in
+    percentage points of the predicted category's probability.
+    """
+    largest = max((abs(e.effect) for e in evidence if e.effect is not None), default=0.0)
+    shown = []
+    for item in evidence:
+        effect = item.effect
+        style, sign = "", "none"
+        if effect is not None and effect != 0 and largest > 0:
+            sign = "raises" if effect > 0 else "lowers"
+            red, green, blue = RAISES_RGB if effect > 0 else LOWERS_RGB
+            style = f"background-color: rgba({red}, {green}, {blue}, {0.1 + 0.6 * abs(effect) / largest:.2f})"
+        if effect is None:
+            title = "未計測（長い質問の後半）"
+        else:
+            title = f"影響 {100 * effect:+.1f} ポイント（この語を除くと確率が {abs(100 * effect):.1f} ポイント{'下がる' if effect >= 0 else '上がる'}）"
+        shown.append({"token": item.token, "effect": effect, "style": style, "title": title, "sign": sign})
+    return shown
 
 
 @bp.get("/model")

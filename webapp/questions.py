@@ -12,13 +12,18 @@ only ``-----``) is not an error: like every entry point, it gets ``needs_review`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from flask import current_app
 
 from preprocessing.pipeline import Document
+from routing.evidence import Evidence, occlusion
 from routing.predictor import Prediction, Predictor
 from webapp.errors import AppError
 from webapp.scheduling import route_batch
+
+if TYPE_CHECKING:
+    from routing.similar import SimilarTicket
 
 
 def _where(index: int | None) -> tuple[str, str, dict]:
@@ -106,3 +111,52 @@ def json_type(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+def extras(predictor: Predictor, questions: Sequence[str], predictions: Sequence[Prediction], similar: int, evidence: bool) -> list[dict]:
+    """Per prediction, the extra fields asked for: ``similar`` (past tickets) and ``evidence`` (token effects).
+
+    Args:
+        predictor: the loaded model.
+        questions: the checked questions, ``n``.
+        predictions: their predictions, ``n``, in order.
+        similar: similar tickets per question (0: no ``similar`` field), at most
+            :data:`routing.similar.MAX_SIMILAR`.
+        evidence: give each prediction its ``evidence`` list.
+
+    Returns:
+        ``n`` dicts, each with ``"similar": [{"id", "question", "answer", "category", "score"}, ...]``
+        when ``similar > 0`` (``[]`` for a question with no content, or a bundle trained before
+        similar tickets were indexed) and ``"evidence": [{"token", "effect"}, ...]`` when
+        ``evidence`` (``[]`` for a question with no content). Questions are prepared again here
+        (about 0.2 ms each), only when something is asked for.
+    """
+    if not similar and not evidence:
+        return [{} for _ in predictions]
+    results = []
+    for question, prediction in zip(questions, predictions, strict=True):
+        document = predictor.prepare(question)
+        fields: dict = {}
+        if similar:
+            fields["similar"] = [t.to_dict() for t in similar_tickets(predictor, document, prediction, similar)]
+        if evidence:
+            fields["evidence"] = [e.to_dict() for e in token_evidence(predictor, document, prediction)]
+        results.append(fields)
+    return results
+
+
+def similar_tickets(predictor: Predictor, document: Document, prediction: Prediction, n: int) -> list[SimilarTicket]:
+    """The ``n`` past tickets most like a prepared question, preferring its predicted category (:mod:`routing.similar`).
+
+    ``[]`` when the question has no content or the bundle has no index.
+    """
+    if predictor.similar is None or prediction.category is None:
+        return []
+    return predictor.similar.search(document.tokens, prediction.category, n)
+
+
+def token_evidence(predictor: Predictor, document: Document, prediction: Prediction) -> list[Evidence]:
+    """Each token's effect on the predicted category's probability (:func:`routing.evidence.occlusion`); ``[]`` with no content."""
+    if prediction.category is None:
+        return []
+    return occlusion(predictor, document, prediction.category)

@@ -37,6 +37,9 @@ MAX_QUESTIONS = 1000
 MAX_CONTENT_LENGTH = 16 * 1024 * 1024
 #: Candidates per question when the request does not say (``top_k``).
 DEFAULT_TOP_K = 3
+#: Most questions of one ``POST /api/v1/predict`` with ``"evidence": true``: each question is
+#: scored once per token (about 100 model rows for a 100-token question).
+MAX_EVIDENCE_QUESTIONS = 100
 
 #: Feedback database URL (SQLAlchemy); ``None``: ``$TOIAWASE_DB``, else the models directory's SQLite file.
 DEFAULT_DB_URL = None
@@ -91,6 +94,7 @@ def defaults() -> dict[str, object]:
         "MAX_QUESTIONS": MAX_QUESTIONS,
         "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
         "DEFAULT_TOP_K": DEFAULT_TOP_K,
+        "MAX_EVIDENCE_QUESTIONS": MAX_EVIDENCE_QUESTIONS,
         "DB_URL": DEFAULT_DB_URL,
         "SESSION_COOKIE_SAMESITE": SESSION_COOKIE_SAMESITE,
         "MONITOR_WINDOW_DAYS": MONITOR_WINDOW_DAYS,

@@ -40,6 +40,7 @@ from training.retrain import (
     challenger_config,
     merge_training_rows,
     split_recent,
+    write_training_rows,
 )
 from training.run import train
 
@@ -369,6 +370,32 @@ def test_merge_collapses_by_normalized_question_and_lets_the_agents_label_win():
     # ...which leaves アカウント, 返品・返金 and 配送 one question each: skipped as bad rows.
     assert [r.question for r in rows] == ["返金はいつですか　", "支払い方法を変更したい"]
     assert summary.left_out[RARE] == {"base": 3, "feedback": 0}
+
+
+def test_the_merged_training_file_keeps_the_base_answers(tmp_path: Path):
+    from preprocessing.datasets import LoadResult
+
+    base = LoadResult("a.tsv", [
+        Ticket("T1", "荷物が届きません", "配送", 1, "配送状況をお調べします。"),
+        Ticket("T2", "配送日を指定したい", "配送", 2, None),
+        Ticket("T3", "返品したいです", "返品・返金", 3, "着払いでお送りください。"),
+        Ticket("T4", "返金はいつですか", "返品・返金", 4, "5営業日以内に返金します。"),
+        Ticket("T5", "配送先を変更したい", "配送", 5, "マイページから変更できます。"),
+    ])
+    feedback = [labeled(1, "荷物が届きません", "返品・返金", "correct"), labeled(2, "ログインできません", "返品・返金")]
+    rows, _ = merge_training_rows([base], feedback, PreprocessSettings())
+    written = write_training_rows(tmp_path / "merged.tsv", rows)
+    assert written.read_text(encoding="utf-8").splitlines()[0] == "id\tquestion\tcategory\tsource\tanswer"
+    tickets = load_tickets(str(written)).tickets
+    # The relabeled question keeps the team's reply; feedback-only questions have none.
+    assert [(t.question, t.answer, t.category) for t in tickets] == [
+        ("荷物が届きません", "配送状況をお調べします。", "返品・返金"),
+        ("配送日を指定したい", None, "配送"),
+        ("返品したいです", "着払いでお送りください。", "返品・返金"),
+        ("返金はいつですか", "5営業日以内に返金します。", "返品・返金"),
+        ("配送先を変更したい", "マイページから変更できます。", "配送"),
+        ("ログインできません", None, "返品・返金"),
+    ]
 
 
 def test_merge_names_the_base_file_and_line_of_bad_rows():

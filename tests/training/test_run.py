@@ -67,7 +67,10 @@ def test_bundle_files_exist(run):
              "scope_vocabulary.json", "train_questions.npz", *PLOTS}
     assert names == {"bundle.json", "vocabulary.json", "weights.npz", "model.keras", "metrics.json", "history.json",
                      "scope_vocabulary.json", "train_questions.npz", "training_curves.png", "confusion_matrix.png"}
-    assert {p.name for p in result.bundle_path.iterdir()} == names
+    assert {p.name for p in result.bundle_path.iterdir()} == names | {"similar"}
+    # The similar-tickets index (routing.similar): bm25s's files and the masked tickets.
+    assert {p.name for p in (result.bundle_path / "similar").iterdir()} == {
+        "data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "vocab.index.json", "params.index.json", "tickets.json"}
     for name in names:
         assert (result.bundle_path / name).is_file(), name
         assert (result.bundle_path / name).stat().st_size > 0, name

@@ -166,3 +166,39 @@ def test_feedback_in_the_browser(server: str, browser, trained_bundle_dir: Path,
         for row in (confirmed, corrected):
             assert row.model_version == bundle.version and "@" not in row.question and "090-1234" not in row.question
             assert store.get_prediction(row.prediction_id).source == "form"
+
+
+def test_similar_tickets_copy_button_and_evidence_in_the_browser(server: str, browser, trained_bundle_dir: Path) -> None:
+    """The similar tickets' answers are copied by their button (static/copy.js under the page's CSP);
+    the tokens are highlighted with their effect on hover."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    bundle = load_bundle(trained_bundle_dir)
+    document = bundle.prepare(QUESTION)
+    category = bundle.predict_documents([document], threshold=0.0)[0].category
+    expected = bundle.similar.search(document.tokens, category, 3)
+    first_with_answer = next(i for i, ticket in enumerate(expected, start=1) if ticket.answer)
+
+    browser.get(server + "/")
+    origin = server.rstrip("/")
+    browser.execute_cdp_cmd("Browser.grantPermissions", {"origin": origin, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    browser.find_element(By.ID, "question").send_keys(QUESTION)
+    browser.find_element(By.XPATH, "//button[normalize-space()='質問する']").click()
+
+    similar = WebDriverWait(browser, 15).until(EC.visibility_of_element_located((By.ID, "similar")))
+    items = similar.find_elements(By.CSS_SELECTOR, ".similar-item")
+    assert [item.get_attribute("data-ticket-id") for item in items] == [t.id for t in expected]
+    button = browser.find_element(By.CSS_SELECTOR, f"button[data-copy-target='similar-answer-{first_with_answer}']")
+    assert button.is_displayed()  # shown by copy.js: the script ran under the CSP
+    button.click()
+    WebDriverWait(browser, 5).until(lambda driver: button.text == "コピーしました")
+    copied = browser.execute_async_script("const done = arguments[0]; navigator.clipboard.readText().then(done, e => done('ERROR ' + e));")
+    assert copied == expected[first_with_answer - 1].answer
+
+    tokens = browser.find_elements(By.CSS_SELECTOR, "#evidence .evidence-token")
+    assert [t.text for t in tokens] == document.tokens
+    assert all(t.get_attribute("title").startswith("影響 ") for t in tokens)
+    colours = [t.value_of_css_property("background-color") for t in tokens]
+    assert any(colour.startswith(("rgba(26, 127, 82", "rgba(180, 35, 24")) for colour in colours), colours
