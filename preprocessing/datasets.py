@@ -249,6 +249,8 @@ class _Rows:
             self.tickets.append(Ticket(str(line), text, None, line))
 
     def add(self, line: int, ticket_id: object, question: object, label: object) -> None:
+        if self.keep_blank and (question is None or (isinstance(question, str) and not question.strip())):
+            return self.blank(line, question or "")  # a row without a question: one output row all the same
         if not isinstance(question, str) or not question.strip():
             return self.bad(line, "empty question" if not question else f"question is not text: {question!r}")
         if label is not None and not isinstance(label, str):
@@ -457,9 +459,9 @@ def load_tickets(
         require_label: ``False`` to read question-only files (for prediction).
         encoding: force a text encoding (a Python codec name: ``"utf-8"``, ``"cp932"``,
             ``"shift_jis"``...) instead of detecting UTF-8 or cp932.
-        keep_blank: keep each blank line as a ticket with an empty question (and no label), so
-            that a prediction file can have one output row per input line; only with
-            ``require_label=False``.
+        keep_blank: keep each blank line, and each row whose question cell is empty, as a
+            ticket with an empty question (and no label), so that a prediction file can have
+            one output row per input line; only with ``require_label=False``.
 
     Returns:
         A :class:`LoadResult`.

@@ -155,8 +155,8 @@ def job(token: str) -> Response | str | tuple[str, int]:
     form = ColumnForm()
     form.column.choices = _column_choices(meta)
     if request.method in ("GET", "HEAD"):
-        if meta["is_header"] and meta["question"] is not None:
-            form.column.data = meta["cells"][meta["question"]]
+        recognised = meta["is_header"] and meta["question"] is not None
+        form.column.data = meta["cells"][meta["question"]] if recognised else form.column.choices[0][0]
         return render_template("files_columns.html", form=form, meta=meta, token=token, error=None)
     if not form.validate_on_submit():
         error = AppError(400, f"Invalid column choice: {form.errors}", "質問の列を選び直してください。")
@@ -215,7 +215,7 @@ def download(token: str, ext: str) -> Response:
         raise AppError(404, "No such download.", "ダウンロードするファイルがありません。")
     stem = os.path.splitext(meta["name"])[0] or "upload"
     if ext == "csv":
-        return send_file(directory / file_jobs.RESULTS_CSV, mimetype="text/csv; charset=utf-8", as_attachment=True,
+        return send_file(directory / file_jobs.RESULTS_CSV, mimetype="text/csv", as_attachment=True,
                          download_name=f"{stem}_routed.csv", max_age=0)
     return send_file(file_jobs.results_xlsx(directory), as_attachment=True, download_name=f"{stem}_routed.xlsx", max_age=0,
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
