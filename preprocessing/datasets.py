@@ -254,6 +254,8 @@ class _Rows:
             self.tickets.append(Ticket(str(line), text, None, line))
 
     def add(self, line: int, ticket_id: object, question: object, label: object, answer: object = None) -> None:
+        if self.keep_blank and (question is None or (isinstance(question, str) and not question.strip())):
+            return self.blank(line, question or "")  # a row without a question: one output row all the same
         if not isinstance(question, str) or not question.strip():
             return self.bad(line, "empty question" if not question else f"question is not text: {question!r}")
         if label is not None and not isinstance(label, str):
@@ -474,9 +476,9 @@ def load_tickets(
         require_label: ``False`` to read question-only files (for prediction).
         encoding: force a text encoding (a Python codec name: ``"utf-8"``, ``"cp932"``,
             ``"shift_jis"``...) instead of detecting UTF-8 or cp932.
-        keep_blank: keep each blank line as a ticket with an empty question (and no label), so
-            that a prediction file can have one output row per input line; only with
-            ``require_label=False``.
+        keep_blank: keep each blank line, and each row whose question cell is empty, as a
+            ticket with an empty question (and no label), so that a prediction file can have
+            one output row per input line; only with ``require_label=False``.
 
     Returns:
         A :class:`LoadResult`.
@@ -615,3 +617,52 @@ def _is_line_header(text: str) -> bool:
     """True if every cell of ``text`` (split on tabs, else commas) is a usual column name."""
     cells = text.split("\t") if "\t" in text else text.split(",")
     return all(normalize_column_name(cell) in _ROLE_OF for cell in cells if cell.strip())
+
+
+@dataclass(frozen=True)
+class Header:
+    """The first non-blank row of a table file, as offered for choosing the question column.
+
+    Attributes:
+        cells: the row's cells (stripped; trailing empty cells of a spreadsheet removed).
+        is_header: whether :func:`load_tickets` takes the row as a header (usual column names,
+            see :data:`COLUMN_NAMES`) rather than as a first ticket.
+        question: index in ``cells`` of the recognised question column, or ``None``.
+        line: the row's line number (1-based; the sheet's row number for .xlsx).
+        encoding: as :attr:`LoadResult.encoding` (``None`` for .xlsx).
+    """
+
+    cells: tuple[str, ...]
+    is_header: bool
+    question: int | None
+    line: int
+    encoding: str | None
+
+
+def read_header(path: str, *, fmt: str | None = None, encoding: str | None = None) -> Header:
+    """The first non-blank row of a TSV, CSV or .xlsx file, with the question column recognised.
+
+    The file is decoded as :func:`load_tickets` decodes it (so an undecodable line is reported
+    here already), and the row is judged by the same rules (:data:`COLUMN_NAMES`).
+
+    Raises:
+        TicketFileError: unreadable, undecodable or empty file (names the file and line).
+        ValueError: a format other than ``tsv``, ``csv`` or ``xlsx``.
+    """
+    fmt = detect_format(path, fmt)
+    if fmt not in ("tsv", "csv", "xlsx"):
+        raise ValueError(f"read_header reads tsv, csv or xlsx files, not {fmt}")
+    if fmt == "xlsx":
+        rows: Iterator[tuple[int, list[str]]] = _xlsx_rows(path)
+        used_encoding = None
+    else:
+        lines, used_encoding = _decode_lines(path, _read_bytes(path), False, [], encoding)
+        rows = ((n, text.split("\t")) for n, text in lines) if fmt == "tsv" else _csv_rows(lines)
+    for line, fields in rows:
+        if _is_blank(fields):
+            continue
+        cells = tuple(cell.strip() for cell in _trim(fields))
+        is_header = _is_header(list(cells), None, None)
+        question = _pick(list(cells), "question", None) if is_header else None
+        return Header(cells, is_header, question, line, used_encoding)
+    raise TicketFileError(path, 1, "the file is empty: no tickets")

@@ -39,9 +39,24 @@ def _load(model: str):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="toiawase")
-def main() -> None:
+@click.option("--verbose", is_flag=True, help="Let libraries' log lines (TensorFlow's start-up messages) through to stderr.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """toiawase (問い合わせ): route Japanese customer-support questions to categories."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the terminal
+    ctx.obj = {"verbose": verbose}
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the terminal
+
+
+def _verbose(local: bool) -> bool:
+    """``--verbose`` given to the command or to ``toiawase`` itself."""
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root().obj if ctx is not None else None
+    return local or bool((root or {}).get("verbose"))
+
+
+_VERBOSE_HELP = "Let TensorFlow's start-up log lines through to stderr (hidden by default; also `toiawase --verbose`)."
+_ENCODING_HELP = "Text encoding of the file, e.g. cp932 (Shift_JIS) or utf-8 (default: detected)."
 
 
 _defaults = TrainConfig()
@@ -82,23 +97,30 @@ _model_defaults = ModelConfig()
               help="Two top probabilities closer than this make a question ambiguous (review).")
 @click.option("--tensorboard", type=click.Path(file_okay=False), help="Write TensorBoard logs of the training to this directory.")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
-def train(data, dev, out, fmt, text_column, label_column, skip_bad_rows, quiet, **options) -> None:
+@click.option("--encoding", help=_ENCODING_HELP)
+@click.option("--verbose", is_flag=True, help=_VERBOSE_HELP)
+def train(data, dev, out, fmt, text_column, label_column, skip_bad_rows, quiet, encoding, verbose, **options) -> None:
     """Train a router on past tickets and save a versioned model bundle under --out."""
     model_fields = {"rnn", "units", "layers", "embedding_dim", "bidirectional", "pooling", "dropout"}
     model_config = replace(_model_defaults, **{k: options.pop(k) for k in model_fields})
     keep = tuple(c.strip() for c in options.pop("keep_categories").split(",") if c.strip())
     config = replace(_defaults, model=model_config, keep_categories=keep, **options)
-    from training.run import train as run
+    from toiawase.quiet import hide_library_logs
 
-    try:
-        result = run(
-            data, out, config, dev=dev, text_column=text_column, label_column=label_column, fmt=fmt,
-            skip_bad_rows=skip_bad_rows, log=click.echo, verbose=0 if quiet else 2,
-        )
-    except TicketFileError as exc:
-        _fail(str(exc))
-    except ValueError as exc:
-        _fail(str(exc))
+    with hide_library_logs(enabled=not _verbose(verbose)):
+        from training.run import train as run
+
+        try:
+            result = run(
+                data, out, config, dev=dev, text_column=text_column, label_column=label_column, fmt=fmt,
+                skip_bad_rows=skip_bad_rows, log=click.echo, verbose=0 if quiet else 2, encoding=encoding,
+            )
+        except LookupError:
+            _fail(f"unknown --encoding {encoding!r} (e.g. utf-8, cp932)")
+        except TicketFileError as exc:
+            _fail(str(exc))
+        except ValueError as exc:
+            _fail(str(exc))
     click.echo(result.report)
     click.echo(f"\nmodel bundle: {result.bundle_path}")
 
@@ -111,15 +133,27 @@ def train(data, dev, out, fmt, text_column, label_column, skip_bad_rows, quiet, 
 @click.option("--format", "fmt", type=click.Choice(FORMATS))
 @click.option("--skip-bad-rows", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json) -> None:
+@click.option("--encoding", help=_ENCODING_HELP)
+@click.option("--verbose", is_flag=True, help=_VERBOSE_HELP)
+def evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json, encoding, verbose) -> None:
     """Evaluate a bundle on a labeled ticket file: accuracy, macro-F1, per category, confusion matrix."""
+    from toiawase.quiet import hide_library_logs
+
+    with hide_library_logs(enabled=not _verbose(verbose)):
+        _evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json, encoding)
+
+
+def _evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json, encoding) -> None:
     from preprocessing.datasets import load_tickets
     from training.evaluate import evaluate_predictor
     from training.report import format_report
 
     predictor = _load(model)
     try:
-        loaded = load_tickets(data, fmt=fmt, text_column=text_column, label_column=label_column, skip_bad_rows=skip_bad_rows)
+        loaded = load_tickets(data, fmt=fmt, text_column=text_column, label_column=label_column, skip_bad_rows=skip_bad_rows,
+                              encoding=encoding)
+    except LookupError:
+        _fail(f"unknown --encoding {encoding!r} (e.g. utf-8, cp932)")
     except TicketFileError as exc:
         _fail(str(exc))
     try:
@@ -154,21 +188,25 @@ def evaluate(model, data, text_column, label_column, fmt, skip_bad_rows, as_json
 @click.option("--text-column", default="question", show_default=True)
 @click.option("--batch-size", default=2048, show_default=True, type=click.IntRange(1), help="Questions per batch.")
 @click.option("--jobs", type=click.IntRange(1), help="Worker processes (default: one per CPU core for large inputs).")
+@click.option("--encoding", help=_ENCODING_HELP)
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
-def predict(model, top_k, jsonl, text_column, batch_size, jobs, file) -> None:
+def predict(model, top_k, jsonl, text_column, batch_size, jobs, encoding, file) -> None:
     """Route questions from FILE (one per line, or a ticket file) or stdin.
 
     Writes TSV ``line, question, category, probability, needs_review, reason, top_k`` (``line``
-    is the input's line number; top_k as ``cat:prob|cat:prob``), or JSON Lines with --jsonl. A
+    is the input's line number; top_k as ``cat:prob|cat:prob``), or JSON Lines with --jsonl:
+    one row per input line (a header line excepted), so the output lines up with the input. A
     question that needs review says why (no_content, out_of_scope, ambiguous, low_confidence);
-    one with no words has an empty category.
+    a blank line, or one with no words, has reason no_content and an empty category.
     """
     from preprocessing.datasets import read_questions
     from routing.batch import default_jobs, predict_many
 
     predictor = _load(model)
     try:
-        loaded = read_questions(file, stream=sys.stdin, text_column=text_column)
+        loaded = read_questions(file, stream=sys.stdin, text_column=text_column, keep_blank=True, encoding=encoding)
+    except LookupError:
+        _fail(f"unknown --encoding {encoding!r} (e.g. utf-8, cp932)")
     except TicketFileError as exc:
         _fail(str(exc))
     out = sys.stdout
@@ -187,7 +225,7 @@ def predict(model, top_k, jsonl, text_column, batch_size, jobs, file) -> None:
             review = "true" if prediction.needs_review else "false"
             out.write(f"{ticket.line}\t{flat}\t{prediction.category or ''}\t{probability}\t{review}\t{prediction.reason or ''}\t{top}\n")
     if loaded.skipped:
-        click.echo(f"skipped {len(loaded.skipped)} blank or unreadable line(s)", err=True)
+        click.echo(f"skipped {len(loaded.skipped)} unreadable line(s)", err=True)
 
 
 @main.command()

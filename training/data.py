@@ -139,6 +139,7 @@ def load_training_data(
     label_column: str = "category",
     fmt: str | None = None,
     skip_bad_rows: bool = False,
+    encoding: str | None = None,
 ) -> TrainingData:
     """Load, clean, tokenize, merge and split the tickets of a training run.
 
@@ -148,14 +149,15 @@ def load_training_data(
         settings: the preprocessing settings saved in the bundle.
         dev: validation ticket file; without it a stratified ``config.validation_fraction`` of
             ``data`` is held out (scikit-learn's ``train_test_split(stratify=...)``).
-        text_column, label_column, fmt, skip_bad_rows: as for ``load_tickets``.
+        text_column, label_column, fmt, skip_bad_rows, encoding: as for ``load_tickets``
+            (``encoding=None``: UTF-8 or cp932 detected).
 
     Raises:
         TicketFileError: unreadable input (names file and line).
         ValueError: fewer than two categories after merging, or a kept category not in the data.
     """
     drops: Counter = Counter()
-    load = dict(fmt=fmt, text_column=text_column, label_column=label_column, skip_bad_rows=skip_bad_rows)
+    load = dict(fmt=fmt, text_column=text_column, label_column=label_column, skip_bad_rows=skip_bad_rows, encoding=encoding)
     examples = prepare_examples(load_tickets(data, **load), settings, drops, skip_bad_rows)
     before_merge = category_counts(examples.labels)
     if config.keep_categories:

@@ -88,6 +88,7 @@ def train(
     log: Callable[[str], None] = print,
     verbose: int = 2,
     make_current: bool = True,
+    encoding: str | None = None,
 ) -> TrainResult:
     """Train a router on ticket file ``data`` and save the bundle under models directory ``out``.
 
@@ -102,6 +103,7 @@ def train(
         verbose: Keras' fit verbosity (2: one line per epoch; 0: silent).
         make_current: point ``out/current`` at the new bundle (``False``: only write it, as
             ``toiawase retrain`` does for a challenger before its gate).
+        encoding: the ticket files' text encoding (``None``: UTF-8 or cp932 detected).
 
     Returns:
         A :class:`TrainResult`.
@@ -114,7 +116,8 @@ def train(
     config = config or TrainConfig()
     settings = PreprocessSettings(token_form=config.token_form)
     prepared = load_training_data(
-        data, config, settings, dev=dev, text_column=text_column, label_column=label_column, fmt=fmt, skip_bad_rows=skip_bad_rows
+        data, config, settings, dev=dev, text_column=text_column, label_column=label_column, fmt=fmt, skip_bad_rows=skip_bad_rows,
+        encoding=encoding,
     )
     unknown = category_counts([label for label in prepared.valid.labels if label not in prepared.categories])
     if unknown:

@@ -49,7 +49,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app.json.ensure_ascii = False  # Japanese readable in the JSON answers
     app.json.sort_keys = False  # keep the documented field order
 
-    from webapp import api, feedback_pages, health, monitor, pages, request_id, scheduling, webhooks
+    from webapp import api, feedback_pages, files, health, monitor, pages, request_id, scheduling, webhooks
     from webapp.csrf import init_csrf
     from webapp.errors import register_error_handlers
     from webapp.feedback_store import open_store
@@ -57,10 +57,12 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
 
     request_id.init_app(app)
     scheduling.init_app(app)
+    app.before_request(files.raise_upload_limit)  # before CSRFProtect reads the form
     load_model(app)
     open_store(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(feedback_pages.bp)
+    app.register_blueprint(files.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(monitor.bp)

@@ -15,7 +15,8 @@ Where each value comes from, first match wins:
 
 The limits are the ones of the product issue (#3, "Bad input"): a question of at most 5,000
 characters, at most 1,000 questions per API request, and a request body limit (Flask's
-``MAX_CONTENT_LENGTH``) above which the answer is 413.
+``MAX_CONTENT_LENGTH``) above which the answer is 413. The files page has its own limits
+(``FILES_*``, :mod:`webapp.files`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,17 @@ MAX_QUESTIONS = 1000
 #: Largest request body in bytes (16 MiB): 1,000 questions of 5,000 kana/kanji take 15 MB in
 #: UTF-8 (3 bytes each). Larger bodies get 413 before they are read.
 MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+#: Largest upload on the files page ``/files`` in bytes (64 MiB; that route only): a 100,000-row
+#: file of questions of about 100 kana/kanji is about 30 MB of UTF-8 (bench/upload_large.py).
+FILES_MAX_BYTES = 64 * 1024 * 1024
+#: Most rows of one uploaded file.
+FILES_MAX_ROWS = 200_000
+#: Rows shown in the results table (the downloads have every row).
+FILES_PREVIEW_ROWS = 200
+#: Seconds an uploaded file and its results are kept (then removed at a later upload).
+FILES_TTL = 3600
+#: Where uploaded files and results are kept (``None``: ``toiawase-files`` in the system's temporary directory).
+DEFAULT_FILES_DIR = None
 #: Candidates per question when the request does not say (``top_k``).
 DEFAULT_TOP_K = 3
 #: Most questions of one ``POST /api/v1/predict`` with ``"evidence": true``: each question is
@@ -95,6 +107,11 @@ def defaults() -> dict[str, object]:
         "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
         "DEFAULT_TOP_K": DEFAULT_TOP_K,
         "MAX_EVIDENCE_QUESTIONS": MAX_EVIDENCE_QUESTIONS,
+        "FILES_MAX_BYTES": FILES_MAX_BYTES,
+        "FILES_MAX_ROWS": FILES_MAX_ROWS,
+        "FILES_PREVIEW_ROWS": FILES_PREVIEW_ROWS,
+        "FILES_TTL": FILES_TTL,
+        "FILES_DIR": DEFAULT_FILES_DIR,
         "DB_URL": DEFAULT_DB_URL,
         "SESSION_COOKIE_SAMESITE": SESSION_COOKIE_SAMESITE,
         "MONITOR_WINDOW_DAYS": MONITOR_WINDOW_DAYS,

@@ -113,14 +113,36 @@ def test_predict_tsv_from_a_file(trained_bundle_dir, tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0] == "line\tquestion\tcategory\tprobability\tneeds_review\treason\ttop_k"
     expected = load_bundle(trained_bundle_dir).predict(QUESTIONS, top_k=3)
-    assert len(lines) == 1 + len(QUESTIONS)
-    for line, number, question, prediction in zip(lines[1:], (1, 3, 4), QUESTIONS, expected):
+    # One row per input line: the blank line 2 is a no_content row, so the output lines up.
+    assert len(lines) == 1 + 4
+    assert lines[2] == "2\t\t\t\ttrue\tno_content\t"
+    for line, number, question, prediction in zip(lines[1:2] + lines[3:], (1, 3, 4), QUESTIONS, expected):
         fields = line.split("\t")
         assert fields[:4] == [str(number), question, prediction.category, f"{prediction.probability:.4f}"]
         assert fields[4:6] == ["true" if prediction.needs_review else "false", prediction.reason or ""]
         assert fields[6] == "|".join(f"{c}:{p:.4f}" for c, p in prediction.top_k)
         assert len(fields[6].split("|")) == 3
-    assert result.stderr.strip() == "skipped 1 blank or unreadable line(s)"
+    assert result.stderr == ""
+
+
+def test_predict_cp932_csv_with_a_japanese_header_and_blank_lines(trained_bundle_dir, tmp_path):
+    path = tmp_path / "問い合わせ.csv"
+    path.write_bytes(f"番号,質問,カテゴリ\r\n1,{QUESTIONS[0]},\r\n\r\n2,{QUESTIONS[1]},\r\n3,,\r\n".encode("cp932"))
+    expected = load_bundle(trained_bundle_dir).predict(QUESTIONS[:2], top_k=1)
+    for options in ([], ["--encoding", "cp932"]):
+        result = invoke("predict", "--model", str(trained_bundle_dir), "--top-k", "1", *options, str(path))
+        assert result.exit_code == 0, result.output
+        rows = [line.split("\t") for line in result.stdout.splitlines()[1:]]
+        # The header (line 1) is not a question; lines 3 (blank) and 5 (no question) are no_content rows.
+        assert [r[0] for r in rows] == ["2", "3", "4", "5"]
+        assert [(r[1], r[2], r[3]) for r in (rows[0], rows[2])] == [
+            (q, p.category, f"{p.probability:.4f}") for q, p in zip(QUESTIONS, expected)
+        ]
+        assert [r[4:6] for r in (rows[1], rows[3])] == [["true", "no_content"]] * 2
+    result = invoke("predict", "--model", str(trained_bundle_dir), "--encoding", "utf-8", str(path))
+    assert_one_line_error(result, f"error: {path}:1: bytes that are not utf-8")
+    assert_one_line_error(invoke("predict", "--model", str(trained_bundle_dir), "--encoding", "klingon", str(path)),
+                          "error: unknown --encoding 'klingon'")
 
 
 def test_predict_jsonl_from_stdin_with_top_k(trained_bundle_dir):
@@ -360,3 +382,17 @@ def test_train_writes_tensorboard_logs(tmp_path):
     accumulator = EventAccumulator(str(logs / "validation"))
     accumulator.Reload()
     assert "epoch_loss" in accumulator.Tags()["tensors"]
+
+
+def test_tensorflow_start_up_lines_only_with_verbose(tmp_path):
+    """TensorFlow's C++/absl lines ("Could not find cuda drivers", "cpu_feature_guard") never reach stderr without --verbose."""
+    from toiawase.quiet import is_library_log_line
+
+    quick = ["--data", str(SAMPLE), "--epochs", "1", "--units", "8", "--embedding-dim", "8", "--quiet"]
+    done = run_toiawase("train", *quick, "--out", str(tmp_path / "quiet"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and "model bundle:" in done.stdout
+    done = run_toiawase("evaluate", "--model", str(tmp_path / "quiet"), "--data", str(SAMPLE), "--json")
+    assert done.returncode == 0 and not any(is_library_log_line(line) for line in done.stderr.splitlines()), done.stderr
+    loud = run_toiawase("--verbose", "train", *quick, "--out", str(tmp_path / "loud"))
+    assert loud.returncode == 0 and any(is_library_log_line(line) for line in loud.stderr.splitlines()), loud.stderr
