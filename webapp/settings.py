@@ -5,7 +5,10 @@ Where each value comes from, first match wins:
 1. the ``test_config`` mapping given to :func:`webapp.create_app` (``toiawase serve`` passes
    ``--model``, ``--threshold`` and ``--db`` this way);
 2. the environment: ``TOIAWASE_MODEL`` (→ ``MODEL_PATH``), ``TOIAWASE_THRESHOLD`` (→ ``THRESHOLD``),
-   ``TOIAWASE_SECRET_KEY`` (→ ``SECRET_KEY``, see :mod:`webapp.csrf`); ``DB_URL`` unset falls back
+   ``TOIAWASE_SECRET_KEY`` (→ ``SECRET_KEY``, see :mod:`webapp.csrf`), ``TOIAWASE_API_TOKEN``
+   (→ ``API_TOKEN``), ``TOIAWASE_RATE_LIMIT`` / ``TOIAWASE_RATE_LIMIT_STORAGE`` /
+   ``TOIAWASE_RATE_LIMIT_ENABLED`` (→ Flask-Limiter's ``RATELIMIT_DEFAULT`` /
+   ``RATELIMIT_STORAGE_URI`` / ``RATELIMIT_ENABLED``, see :mod:`webapp.limits`); ``DB_URL`` unset falls back
    to ``TOIAWASE_DB``, then to ``feedback.sqlite3`` in the models directory
    (:func:`feedback.resolve_url`, :mod:`webapp.feedback_store`);
 3. the defaults below.
@@ -37,12 +40,20 @@ DEFAULT_TOP_K = 3
 
 #: Feedback database URL (SQLAlchemy); ``None``: ``$TOIAWASE_DB``, else the models directory's SQLite file.
 DEFAULT_DB_URL = None
+#: Requests per client address and worker, Flask-Limiter's notation (see webapp.limits).
+DEFAULT_RATE_LIMIT = "600 per minute;50 per second"
+#: Rate-limit counters: in each worker's memory (see webapp.limits for a shared store).
+DEFAULT_RATE_LIMIT_STORAGE = "memory://"
 #: The session cookie is not sent with cross-site posts (defence in depth beside the CSRF token).
 SESSION_COOKIE_SAMESITE = "Lax"
 
 ENV_MODEL = "TOIAWASE_MODEL"
 ENV_THRESHOLD = "TOIAWASE_THRESHOLD"
 ENV_SECRET_KEY = "TOIAWASE_SECRET_KEY"
+ENV_API_TOKEN = "TOIAWASE_API_TOKEN"
+ENV_RATE_LIMIT = "TOIAWASE_RATE_LIMIT"
+ENV_RATE_LIMIT_STORAGE = "TOIAWASE_RATE_LIMIT_STORAGE"
+ENV_RATE_LIMIT_ENABLED = "TOIAWASE_RATE_LIMIT_ENABLED"
 
 
 def defaults() -> dict[str, object]:
@@ -56,11 +67,18 @@ def defaults() -> dict[str, object]:
         "DEFAULT_TOP_K": DEFAULT_TOP_K,
         "DB_URL": DEFAULT_DB_URL,
         "SESSION_COOKIE_SAMESITE": SESSION_COOKIE_SAMESITE,
+        # Bearer token of the API's write endpoints; None: not required (webapp.limits).
+        "API_TOKEN": None,
+        # Flask-Limiter's own config keys (webapp.limits).
+        "RATELIMIT_DEFAULT": DEFAULT_RATE_LIMIT,
+        "RATELIMIT_STORAGE_URI": DEFAULT_RATE_LIMIT_STORAGE,
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_HEADERS_ENABLED": True,
     }
 
 
 def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, object]:
-    """Config values set through ``TOIAWASE_MODEL`` / ``TOIAWASE_THRESHOLD`` / ``TOIAWASE_SECRET_KEY`` (unset or empty: absent).
+    """Config values set through the ``TOIAWASE_*`` variables of the module docstring (unset or empty: absent).
 
     Raises:
         ValueError: if ``TOIAWASE_THRESHOLD`` is not a number in [0, 1].
@@ -72,6 +90,14 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, objec
         values["THRESHOLD"] = parse_threshold(environ[ENV_THRESHOLD], source=ENV_THRESHOLD)
     if environ.get(ENV_SECRET_KEY):
         values["SECRET_KEY"] = environ[ENV_SECRET_KEY]
+    if environ.get(ENV_API_TOKEN):
+        values["API_TOKEN"] = environ[ENV_API_TOKEN]
+    if environ.get(ENV_RATE_LIMIT):
+        values["RATELIMIT_DEFAULT"] = environ[ENV_RATE_LIMIT]
+    if environ.get(ENV_RATE_LIMIT_STORAGE):
+        values["RATELIMIT_STORAGE_URI"] = environ[ENV_RATE_LIMIT_STORAGE]
+    if environ.get(ENV_RATE_LIMIT_ENABLED):
+        values["RATELIMIT_ENABLED"] = environ[ENV_RATE_LIMIT_ENABLED].strip().lower() not in ("0", "false", "no", "off")
     return values
 
 
