@@ -2,7 +2,7 @@
 
 **Rate limits.** Every request is counted against its client's address (``REMOTE_ADDR``: the
 server faces the clients itself, see README "Serving"; behind a proxy, put the proxy's limits
-there) with Flask-Limiter's default limits (the ``RATELIMIT_DEFAULT`` config key, set from
+there) with Flask-Limiter's application limits, one count per client across all routes (the ``RATELIMIT_APPLICATION`` config key, set from
 ``TOIAWASE_RATE_LIMIT``; default :data:`webapp.settings.DEFAULT_RATE_LIMIT`, ``600 per minute;50 per second``, in the ``limits`` library's notation,
 e.g. ``"100 per minute"``). ``/healthz`` and the static files are exempt: load
 balancers and uptime monitors poll them. Above the limit the answer is 429 with a ``Retry-After``
@@ -37,11 +37,14 @@ View = TypeVar("View", bound=Callable)
 
 
 def init_limiter(app: Flask, exempt: tuple[str, ...] = ("health.healthz", "static")) -> Limiter:
-    """Apply the default limits of ``app.config`` (``RATELIMIT_*``) to every view but ``exempt`` ones.
+    """Apply the application-wide limits of ``app.config`` (``RATELIMIT_*``) to every view but ``exempt`` ones.
+
+    One count per client for all its requests (Flask-Limiter's "application limits"), not one per
+    route.
 
     Returns the :class:`flask_limiter.Limiter` (also in ``app.extensions["limiter"]``).
     """
-    return Limiter(get_remote_address, app=app, default_limits_exempt_when=lambda: request.endpoint in exempt)
+    return Limiter(get_remote_address, app=app, application_limits_exempt_when=lambda: request.endpoint in exempt)
 
 
 def requires_token(view: View) -> View:

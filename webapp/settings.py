@@ -7,7 +7,7 @@ Where each value comes from, first match wins:
 2. the environment: ``TOIAWASE_MODEL`` (→ ``MODEL_PATH``), ``TOIAWASE_THRESHOLD`` (→ ``THRESHOLD``),
    ``TOIAWASE_SECRET_KEY`` (→ ``SECRET_KEY``, see :mod:`webapp.csrf`), ``TOIAWASE_API_TOKEN``
    (→ ``API_TOKEN``), ``TOIAWASE_RATE_LIMIT`` / ``TOIAWASE_RATE_LIMIT_STORAGE`` /
-   ``TOIAWASE_RATE_LIMIT_ENABLED`` (→ Flask-Limiter's ``RATELIMIT_DEFAULT`` /
+   ``TOIAWASE_RATE_LIMIT_ENABLED`` (→ Flask-Limiter's ``RATELIMIT_APPLICATION`` /
    ``RATELIMIT_STORAGE_URI`` / ``RATELIMIT_ENABLED``, see :mod:`webapp.limits`); ``DB_URL`` unset falls back
    to ``TOIAWASE_DB``, then to ``feedback.sqlite3`` in the models directory
    (:func:`feedback.resolve_url`, :mod:`webapp.feedback_store`);
@@ -70,7 +70,7 @@ def defaults() -> dict[str, object]:
         # Bearer token of the API's write endpoints; None: not required (webapp.limits).
         "API_TOKEN": None,
         # Flask-Limiter's own config keys (webapp.limits).
-        "RATELIMIT_DEFAULT": DEFAULT_RATE_LIMIT,
+        "RATELIMIT_APPLICATION": DEFAULT_RATE_LIMIT,
         "RATELIMIT_STORAGE_URI": DEFAULT_RATE_LIMIT_STORAGE,
         "RATELIMIT_ENABLED": True,
         "RATELIMIT_HEADERS_ENABLED": True,
@@ -93,7 +93,7 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, objec
     if environ.get(ENV_API_TOKEN):
         values["API_TOKEN"] = environ[ENV_API_TOKEN]
     if environ.get(ENV_RATE_LIMIT):
-        values["RATELIMIT_DEFAULT"] = environ[ENV_RATE_LIMIT]
+        values["RATELIMIT_APPLICATION"] = environ[ENV_RATE_LIMIT]
     if environ.get(ENV_RATE_LIMIT_STORAGE):
         values["RATELIMIT_STORAGE_URI"] = environ[ENV_RATE_LIMIT_STORAGE]
     if environ.get(ENV_RATE_LIMIT_ENABLED):
