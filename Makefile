@@ -75,3 +75,10 @@ stalled: demo-model
 # 32 clients for 30 s while models/current is flipped 5 times, once to a broken bundle.
 reload-bench: demo-model
 	$(BIN)/python bench/reload_under_load.py --model $(MODELS) --clients 32 --duration 30 --flips 5
+
+# One table: load held (Locust mix, shortened), faults survived (bad bundles, kill -9 of train,
+# promote and feedback writes), bad inputs tried (Schemathesis), data lost. About 10 minutes.
+reliability: demo-model
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	bash scripts/install-system-deps.sh --postgres
+	$(BIN)/python bench/reliability.py --model $(MODELS) --users 32 --duration 20
