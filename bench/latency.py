@@ -41,7 +41,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "loadtest"))
 
+from questions import QUESTIONS  # noqa: E402  bench/loadtest/questions.py, shared with the load test
 from tests.server import (
     HOST,
     ServerStartError,
@@ -52,34 +54,6 @@ from tests.server import (
 )
 
 START_TIMEOUT = 60.0  # seconds for the server to answer /healthz
-
-# Varied support questions (lengths, styles, noise); cycled through by the clients.
-QUESTIONS = [
-    "注文した商品がまだ届きません。いつ発送されますか？",
-    "パスワードを忘れてしまい、ログインできません。",
-    "クレジットカードの支払いが二重に請求されています",
-    "届いた商品が壊れていたので返品したいです",
-    "アプリが起動直後に落ちます。バージョン：3.4.1",
-    "コンビニ払いの期限っていつまでですか",
-    "メールアドレスを変更したいのですが、どこから手続きできますか。",
-    "返金はいつ頃口座に振り込まれますか？",
-    "配送先の住所を間違えて入力してしまいました。変更できますか",
-    "領収書の発行をお願いします",
-    "法人で大量購入したいのですが、割引はありますか",
-    "退会したいです",
-    "注文番号：AB-12345678 の商品がキャンセルされていました。理由を教えてください。",
-    "サイズが合わなかったので交換をお願いしたいのですが、送料はかかりますか？",
-    "ログインしようとすると「エラーが発生しました」と表示されて先に進めません。何度やっても同じです。",
-    "ポイントの有効期限を知りたいです",
-    "ｽﾏﾎから購入できません",
-    "二段階認証のコードがSMSで届きません 090-1234-5678",
-    "置き配を指定したのに手渡しでした。次回から置き配にできますか",
-    "先日購入した商品の色がサイトの写真と全然違います。返品・返金してもらえますか？ -- 山田 太郎",
-    "PayPayは使えますか",
-    "会員登録の確認メールが来ません。test.user@example.com です",
-    "お届け日時の指定はできますか？",
-    "画面が真っ白になって何も表示されません。https://shop.example.jp/mypage",
-]
 
 
 def client(port: int, indices: range, warmup: int, latencies: list[float], errors: list[str], start: threading.Barrier) -> None:

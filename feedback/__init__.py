@@ -3,7 +3,8 @@
 The web app and the CLI log every prediction (:meth:`FeedbackStore.log_prediction`); agents
 confirm or correct categories (:meth:`FeedbackStore.record_feedback`, idempotent per key); the
 nightly re-training reads the agents' final labels (:meth:`FeedbackStore.labeled_tickets`,
-:meth:`FeedbackStore.export_tsv`); a monitoring page reads simple statistics.
+:meth:`FeedbackStore.export_tsv`); the monitoring page reads statistics and the drift from the training mix
+(:meth:`FeedbackStore.monitor`, :mod:`feedback.monitor`).
 
 Storage is SQL through SQLAlchemy 2 with the schema versioned by Alembic migrations shipped in
 ``feedback/migrations``: by default a SQLite file in WAL mode beside the models
@@ -31,6 +32,7 @@ from feedback.errors import (
     UnmaskedQuestionError,
 )
 from feedback.models import ACTIONS, REASONS
+from feedback.monitor import Alert, CategoryShift, Drift, MonitorLimits, MonitorSummary
 from feedback.stats import Accuracy, CategoryFeedback, DayCount, ReviewRate
 from feedback.store import (
     TSV_HEADER,
@@ -48,13 +50,18 @@ __all__ = [
     "REASONS",
     "TSV_HEADER",
     "Accuracy",
+    "Alert",
     "CategoryFeedback",
+    "CategoryShift",
     "DayCount",
+    "Drift",
     "FeedbackRecord",
     "FeedbackResult",
     "FeedbackStore",
     "FeedbackStoreError",
     "LabeledTicket",
+    "MonitorLimits",
+    "MonitorSummary",
     "PredictionRecord",
     "ReviewRate",
     "StoreConfig",

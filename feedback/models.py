@@ -115,7 +115,7 @@ class Prediction(Base):
         top_k: JSON list of ``{"category": str, "probability": float}``, best first.
         needs_review: the router asked a human to look (low confidence, ambiguous, ...).
         reason: one of :data:`REASONS`, or ``None``.
-        source: where the question came from (``form``, ``api``, ``cli``, ``webhook`` ...).
+        source: where the question came from (``form``, ``api``, ``cli``, ``twilio``, ``webhook`` ...).
     """
 
     __tablename__ = "predictions"

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, case, func, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from feedback import monitor as monitoring
 from feedback import stats
 from feedback.config import StoreConfig
 from feedback.engine import create_store_engine, parse_url, safe_url, sqlite_path, write_engine
@@ -256,7 +257,7 @@ class FeedbackStore:
                 ``(category, probability)`` pairs; stored as a JSON list of dicts.
             needs_review: the router flagged the question for a human.
             reason: ``None`` or one of :data:`feedback.models.REASONS`.
-            source: where the question came from (``form``, ``api``, ``cli``, ``webhook``...),
+            source: where the question came from (``form``, ``api``, ``cli``, ``twilio``, ``webhook``...),
                 non-empty, at most 32 characters.
             created_at: when it was answered (aware datetime; default: now, UTC).
 
@@ -564,6 +565,31 @@ class FeedbackStore:
         """Accuracy measured from feedback: confirmations / all feedback (see :mod:`feedback.stats`)."""
         with self._engine.connect() as conn:
             return stats.accuracy(conn, _opt_ts("since", since), _opt_ts("until", until), model_version)
+
+    def monitor(
+        self,
+        until: datetime | None = None,
+        days: int = monitoring.DEFAULT_WINDOW_DAYS,
+        training_counts: Mapping[str, int] | None = None,
+        offset: timedelta = timedelta(0),
+        limits: monitoring.MonitorLimits | None = None,
+    ) -> monitoring.MonitorSummary:
+        """The monitoring page's numbers for the ``days`` calendar days ending with ``until`` (default now).
+
+        One read transaction, so the numbers agree with each other: on PostgreSQL at isolation
+        level REPEATABLE READ, where every statement sees the snapshot of the first (PostgreSQL
+        docs, "Transaction Isolation"); SQLite's read transaction in WAL mode is a snapshot
+        already (SQLite docs, "Write-Ahead Logging"). See :func:`feedback.monitor.monitor_summary`.
+
+        Raises:
+            ValueError: a naive ``until`` or ``days`` outside [1, 366].
+        """
+        until = _timestamp("until", until)
+        monitoring.check_window_days(days)
+        with self._engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            return monitoring.monitor_summary(conn, until, days, training_counts, offset, limits)
 
     # -- health ------------------------------------------------------------------------------
 

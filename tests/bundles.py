@@ -9,6 +9,16 @@ from pathlib import Path
 
 from routing.bundle import MANIFEST, set_current
 
+#: What serving writes into a models directory (the last good version, the feedback database):
+#: left out when a test copies the session's models directory, which other tests serve.
+RUNTIME_FILES = shutil.ignore_patterns(".last-good", ".last-good.*", "feedback.sqlite3*")
+
+
+def copy_models(source: Path, target: Path) -> Path:
+    """Copy a models directory (bundles and ``current``) without :data:`RUNTIME_FILES`; return ``target``."""
+    shutil.copytree(source, target, symlinks=True, ignore=RUNTIME_FILES, dirs_exist_ok=True)
+    return target
+
 
 def copy_bundle(models: Path, version: str, source: str | None = None) -> Path:
     """Copy the bundle ``source`` (default: the one ``current`` points to) to ``models/version``,

@@ -31,20 +31,25 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
         The app. A missing model is not an error: the pages then explain how to train one and the
         API answers 503. Nor is a feedback store that cannot be opened: questions are routed
         without being logged and feedback answers 503 (:mod:`webapp.feedback_store`). Page
-        forms are CSRF-protected (:mod:`webapp.csrf`); the JSON API is exempt.
+        forms are CSRF-protected (:mod:`webapp.csrf`); the JSON API and the signed webhooks
+        (:mod:`webapp.webhooks`) are exempt.
 
     Raises:
-        ValueError: if ``THRESHOLD`` (or ``TOIAWASE_THRESHOLD``) is not a number in [0, 1].
+        ValueError: if ``THRESHOLD`` (or ``TOIAWASE_THRESHOLD``) is not a number in [0, 1], or a
+            monitoring setting is out of range (:func:`webapp.monitor.check_config`).
     """
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     app.config.from_mapping(settings.defaults())
     app.config.from_mapping(settings.from_environment())
     app.config.from_mapping({k: v for k, v in (test_config or {}).items() if v is not None})
     app.config["THRESHOLD"] = settings.parse_threshold(app.config["THRESHOLD"])
+    from webapp.monitor import check_config
+
+    check_config(app)
     app.json.ensure_ascii = False  # Japanese readable in the JSON answers
     app.json.sort_keys = False  # keep the documented field order
 
-    from webapp import api, feedback_pages, health, pages, request_id, scheduling
+    from webapp import api, feedback_pages, health, monitor, pages, request_id, scheduling, webhooks
     from webapp.csrf import init_csrf
     from webapp.errors import register_error_handlers
     from webapp.feedback_store import open_store
@@ -60,8 +65,10 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app.register_blueprint(feedback_pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(monitor.bp)
+    app.register_blueprint(webhooks.bp)
     register_error_handlers(app)
-    init_csrf(app, exempt=(api.bp,))
+    init_csrf(app, exempt=(api.bp, webhooks.bp))
     app.after_request(_security_headers)
     app.jinja_env.filters["percent"] = percent
     app.jinja_env.filters["datetime"] = format_datetime

@@ -1,4 +1,5 @@
-"""The JSON API, version 1: ``POST /api/v1/predict``, ``POST /api/v1/feedback``, ``GET /api/v1/model`` and its OpenAPI description.
+"""The JSON API, version 1: ``POST /api/v1/predict``, ``POST /api/v1/feedback``, ``GET /api/v1/model`` and its OpenAPI
+description (``GET /api/v1/monitor`` is in :mod:`webapp.monitor`).
 
 ``POST /api/v1/predict`` takes a JSON object with either ``"question": "..."`` or
 ``"questions": ["...", ...]`` (1 to ``MAX_QUESTIONS`` = 1,000), and optionally ``"top_k"``
@@ -35,11 +36,13 @@ limited per client (429; :mod:`webapp.limits`).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from routing.predictor import Prediction, Predictor
 from webapp.agent_feedback import KEY_HEADER, api_request, feedback_json, submit
 from webapp.errors import AppError
 from webapp.feedback_store import log_predictions
@@ -57,11 +60,14 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
 
 def _json_body() -> dict:
-    """The request body decoded as a UTF-8 JSON object.
+    """The request body decoded as a UTF-8 JSON object (:func:`read_body` then :func:`parse_json_object`)."""
+    return parse_json_object(read_body())
+
+
+def read_body() -> bytes:
+    """The raw request body.
 
     Raises:
-        AppError: 400 for an empty body, bytes that are not UTF-8, invalid JSON, or JSON that is
-            not an object.
         RequestEntityTooLarge: 413 for a body over ``MAX_CONTENT_LENGTH`` (with or without a
             Content-Length header).
     """
@@ -71,8 +77,18 @@ def _json_body() -> dict:
         # A chunked body (no Content-Length) is cut at the limit by Werkzeug's LimitedStream
         # without an error; reaching the limit means the body was too large.
         raise RequestEntityTooLarge()
+    return raw
+
+
+def parse_json_object(raw: bytes, example: str = '{"question": "..."}') -> dict:
+    """``raw`` decoded as a UTF-8 JSON object (``example``: the object the empty-body message suggests).
+
+    Raises:
+        AppError: 400 for an empty body, bytes that are not UTF-8, invalid JSON, or JSON that is
+            not an object.
+    """
     if not raw.strip():
-        raise AppError(400, 'The request body is empty; send a JSON object like {"question": "..."}.', 'リクエストの本文が空です。{"question": "..."} の形の JSON を送ってください。')
+        raise AppError(400, f"The request body is empty; send a JSON object like {example}.", f"リクエストの本文が空です。{example} の形の JSON を送ってください。")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -135,10 +151,15 @@ def predict() -> Response:
     top_k = _top_k(body)
     predictions = route(g.predictor, questions, top_k)
     ids = log_predictions(g.predictor, questions, predictions, source="api")
-    return jsonify({
-        "model_version": g.predictor.version,
+    return jsonify(predictions_json(g.predictor, ids, predictions))
+
+
+def predictions_json(predictor: Predictor, ids: Sequence[str | None], predictions: Sequence[Prediction]) -> dict:
+    """The answer of ``POST /api/v1/predict``: ``{"model_version", "predictions": [{"id", ...}]}`` (module docstring)."""
+    return {
+        "model_version": predictor.version,
         "predictions": [{"id": prediction_id, **p.to_dict()} for prediction_id, p in zip(ids, predictions, strict=True)],
-    })
+    }
 
 
 @bp.post("/feedback")

@@ -1,7 +1,7 @@
 """Errors with a bilingual message, and the app-wide error handlers.
 
 Every error the app answers is either JSON ``{"error": {"code", "message", "message_ja", ...}}``
-(for ``/api/...`` and ``/healthz``) or a Japanese HTML page (everything else), never an HTML
+(for ``/api/...``, ``/webhooks/...`` and ``/healthz``) or a Japanese HTML page (everything else), never an HTML
 traceback. Unexpected exceptions are logged with their traceback and answered 500 without it.
 """
 
@@ -59,8 +59,8 @@ def no_model_error(reason: str | None) -> AppError:
 
 
 def wants_json() -> bool:
-    """True for requests to the JSON API (``/api/...``) or the health check."""
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    """True for requests to the JSON API (``/api/...``), the webhooks (``/webhooks/...``) or the health check."""
+    return request.path.startswith(("/api/", "/webhooks/")) or request.path == "/healthz"
 
 
 def _answer(error: AppError) -> tuple[Response | str, int, dict[str, str]]:

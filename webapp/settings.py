@@ -8,7 +8,11 @@ Where each value comes from, first match wins:
    ``TOIAWASE_SECRET_KEY`` (→ ``SECRET_KEY``, see :mod:`webapp.csrf`), ``TOIAWASE_API_TOKEN``
    (→ ``API_TOKEN``), ``TOIAWASE_RATE_LIMIT`` / ``TOIAWASE_RATE_LIMIT_STORAGE`` /
    ``TOIAWASE_RATE_LIMIT_ENABLED`` (→ Flask-Limiter's ``RATELIMIT_APPLICATION`` /
-   ``RATELIMIT_STORAGE_URI`` / ``RATELIMIT_ENABLED``, see :mod:`webapp.limits`); ``DB_URL`` unset falls back
+   ``RATELIMIT_STORAGE_URI`` / ``RATELIMIT_ENABLED``, see :mod:`webapp.limits`),
+   the monitoring limits
+   ``TOIAWASE_MONITOR_*`` (:data:`MONITOR_ENV`, see :mod:`webapp.monitor`), the webhook secrets
+   ``TOIAWASE_TWILIO_AUTH_TOKEN`` and ``TOIAWASE_WEBHOOK_SECRET`` and ``TOIAWASE_PUBLIC_URL``
+   (see :mod:`webapp.webhooks`); ``DB_URL`` unset falls back
    to ``TOIAWASE_DB``, then to ``feedback.sqlite3`` in the models directory
    (:func:`feedback.resolve_url`, :mod:`webapp.feedback_store`);
 3. the defaults below.
@@ -47,6 +51,24 @@ DEFAULT_RATE_LIMIT_STORAGE = "memory://"
 #: The session cookie is not sent with cross-site posts (defence in depth beside the CSRF token).
 SESSION_COOKIE_SAMESITE = "Lax"
 
+#: The monitoring page (:mod:`webapp.monitor`; the reasoning behind each default is in
+#: :class:`feedback.MonitorLimits` and the README, "Monitoring"): calendar days shown when the
+#: request does not say (``?days=``), the time zone of the day boundaries (hours east of UTC;
+#: 9 = Japan Standard Time, where the help desk works), and the alert limits.
+MONITOR_WINDOW_DAYS = 7
+MONITOR_UTC_OFFSET_HOURS = 9.0
+MONITOR_DRIFT_LIMIT = 0.05
+MONITOR_CORRECTION_LIMIT = 0.25
+MONITOR_MIN_QUESTIONS = 200
+MONITOR_MIN_FEEDBACK = 20
+
+#: Inbound message webhooks (:mod:`webapp.webhooks`): the Twilio account's Auth Token, the
+#: shared secret of the JSON webhook, and the public base URL Twilio calls (behind a proxy the
+#: URL the app sees differs from the one Twilio signed). ``None``: the webhook answers 503.
+TWILIO_AUTH_TOKEN = None
+WEBHOOK_SECRET = None
+PUBLIC_URL = None
+
 ENV_MODEL = "TOIAWASE_MODEL"
 ENV_THRESHOLD = "TOIAWASE_THRESHOLD"
 ENV_SECRET_KEY = "TOIAWASE_SECRET_KEY"
@@ -54,6 +76,22 @@ ENV_API_TOKEN = "TOIAWASE_API_TOKEN"
 ENV_RATE_LIMIT = "TOIAWASE_RATE_LIMIT"
 ENV_RATE_LIMIT_STORAGE = "TOIAWASE_RATE_LIMIT_STORAGE"
 ENV_RATE_LIMIT_ENABLED = "TOIAWASE_RATE_LIMIT_ENABLED"
+
+#: Environment variable → (config key, type) of the monitoring settings.
+MONITOR_ENV: dict[str, tuple[str, type]] = {
+    "TOIAWASE_MONITOR_DAYS": ("MONITOR_WINDOW_DAYS", int),
+    "TOIAWASE_MONITOR_UTC_OFFSET": ("MONITOR_UTC_OFFSET_HOURS", float),
+    "TOIAWASE_MONITOR_DRIFT_LIMIT": ("MONITOR_DRIFT_LIMIT", float),
+    "TOIAWASE_MONITOR_CORRECTION_LIMIT": ("MONITOR_CORRECTION_LIMIT", float),
+    "TOIAWASE_MONITOR_MIN_QUESTIONS": ("MONITOR_MIN_QUESTIONS", int),
+    "TOIAWASE_MONITOR_MIN_FEEDBACK": ("MONITOR_MIN_FEEDBACK", int),
+}
+#: Environment variable → config key of the webhook secrets (strings).
+WEBHOOK_ENV: dict[str, str] = {
+    "TOIAWASE_TWILIO_AUTH_TOKEN": "TWILIO_AUTH_TOKEN",
+    "TOIAWASE_WEBHOOK_SECRET": "WEBHOOK_SECRET",
+    "TOIAWASE_PUBLIC_URL": "PUBLIC_URL",
+}
 
 
 def defaults() -> dict[str, object]:
@@ -74,6 +112,15 @@ def defaults() -> dict[str, object]:
         "RATELIMIT_STORAGE_URI": DEFAULT_RATE_LIMIT_STORAGE,
         "RATELIMIT_ENABLED": True,
         "RATELIMIT_HEADERS_ENABLED": True,
+        "MONITOR_WINDOW_DAYS": MONITOR_WINDOW_DAYS,
+        "MONITOR_UTC_OFFSET_HOURS": MONITOR_UTC_OFFSET_HOURS,
+        "MONITOR_DRIFT_LIMIT": MONITOR_DRIFT_LIMIT,
+        "MONITOR_CORRECTION_LIMIT": MONITOR_CORRECTION_LIMIT,
+        "MONITOR_MIN_QUESTIONS": MONITOR_MIN_QUESTIONS,
+        "MONITOR_MIN_FEEDBACK": MONITOR_MIN_FEEDBACK,
+        "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "PUBLIC_URL": PUBLIC_URL,
     }
 
 
@@ -81,7 +128,9 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, objec
     """Config values set through the ``TOIAWASE_*`` variables of the module docstring (unset or empty: absent).
 
     Raises:
-        ValueError: if ``TOIAWASE_THRESHOLD`` is not a number in [0, 1].
+        ValueError: if ``TOIAWASE_THRESHOLD`` is not a number in [0, 1], or a ``TOIAWASE_MONITOR_*``
+            value is not a number (the message names the variable; the ranges are checked by
+            :func:`webapp.monitor.limits_from_config`).
     """
     values: dict[str, object] = {}
     if environ.get(ENV_MODEL):
@@ -98,6 +147,16 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, objec
         values["RATELIMIT_STORAGE_URI"] = environ[ENV_RATE_LIMIT_STORAGE]
     if environ.get(ENV_RATE_LIMIT_ENABLED):
         values["RATELIMIT_ENABLED"] = environ[ENV_RATE_LIMIT_ENABLED].strip().lower() not in ("0", "false", "no", "off")
+    for variable, (key, kind) in MONITOR_ENV.items():
+        if environ.get(variable):
+            try:
+                values[key] = kind(environ[variable].strip())
+            except ValueError:
+                what = "a whole number" if kind is int else "a number"
+                raise ValueError(f"{variable} must be {what}, not {environ[variable]!r}") from None
+    for variable, key in WEBHOOK_ENV.items():
+        if environ.get(variable):
+            values[key] = environ[variable]
     return values
 
 

@@ -64,9 +64,9 @@ def validation(splits):
 def test_bundle_files_exist(run):
     result, models, _ = run
     names = {"bundle.json", "vocabulary.json", "weights.npz", "model.keras", "metrics.json", "history.json",
-             "scope_vocabulary.json", *PLOTS}
+             "scope_vocabulary.json", "train_questions.npz", *PLOTS}
     assert names == {"bundle.json", "vocabulary.json", "weights.npz", "model.keras", "metrics.json", "history.json",
-                     "scope_vocabulary.json", "training_curves.png", "confusion_matrix.png"}
+                     "scope_vocabulary.json", "train_questions.npz", "training_curves.png", "confusion_matrix.png"}
     assert {p.name for p in result.bundle_path.iterdir()} == names
     for name in names:
         assert (result.bundle_path / name).is_file(), name

@@ -8,12 +8,11 @@ reload interval is 0 s so that every request looks at ``current``.
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.bundles import broken_bundle, copy_bundle, point_current
+from tests.bundles import broken_bundle, copy_bundle, copy_models, point_current
 from webapp import create_app, settings
 from webapp.reload import LAST_GOOD, public_reason
 
@@ -24,7 +23,7 @@ QUESTION = "注文した商品がまだ届きません。いつ発送されま�
 def models(trained_bundle_dir: Path, tmp_path: Path) -> Path:
     """A writable copy of the session's models directory, with ``v-good-2`` beside its bundle."""
     target = tmp_path / "models"
-    shutil.copytree(trained_bundle_dir, target, symlinks=True)
+    copy_models(trained_bundle_dir, target)
     copy_bundle(target, "v-good-2")
     return target
 
@@ -56,7 +55,7 @@ def test_a_new_current_is_served_without_a_restart(models, make_client):
     first = served_version(client)
     point_current(models, "v-good-2")
     assert served_version(client) == "v-good-2"
-    assert health(client) == (200, {"status": "ok", "model_version": "v-good-2"})
+    assert health(client) == (200, {"status": "ok", "model_version": "v-good-2", "feedback_store": "ok"})
     point_current(models, first)
     assert served_version(client) == first
 
@@ -81,7 +80,7 @@ def test_a_broken_bundle_is_refused_and_the_old_one_keeps_serving(models, make_c
     # A good bundle afterwards is loaded and the status is ok again.
     point_current(models, "v-good-2")
     assert served_version(client) == "v-good-2"
-    assert health(client) == (200, {"status": "ok", "model_version": "v-good-2"})
+    assert health(client) == (200, {"status": "ok", "model_version": "v-good-2", "feedback_store": "ok"})
 
 
 def test_a_restart_onto_a_broken_current_serves_the_last_good_version(models, make_client):
@@ -117,7 +116,7 @@ def test_a_model_that_appears_later_is_served(tmp_path, trained_bundle_dir, make
     models.mkdir()
     client = make_client(models)
     assert health(client)[0] == 503
-    shutil.copytree(trained_bundle_dir, models, symlinks=True, dirs_exist_ok=True)
+    copy_models(trained_bundle_dir, models)
     status, body = health(client)
     assert status == 200 and body["status"] == "ok"
 

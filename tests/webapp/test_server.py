@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from routing.predictor import load_predictor
-from tests.bundles import broken_bundle, copy_bundle, point_current
+from tests.bundles import broken_bundle, copy_bundle, copy_models, point_current
 from tests.server import (
     HOST,
     REPO_ROOT,
@@ -64,7 +63,7 @@ def _serve(models: Path, log: Path, workers: int = 2) -> Iterator[Server]:
 def server(trained_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the module's read-only tests, on a copy of the session's models."""
     models = tmp_path_factory.mktemp("server") / "models"
-    shutil.copytree(trained_bundle_dir, models, symlinks=True)
+    copy_models(trained_bundle_dir, models)
     yield from _serve(models, models.parent / "server.log")
 
 
@@ -239,7 +238,7 @@ def test_a_batch_routed_in_chunks_equals_the_in_process_predictions(server):
 @pytest.fixture
 def reload_server(trained_bundle_dir: Path, tmp_path: Path) -> Iterator[Server]:
     models = tmp_path / "models"
-    shutil.copytree(trained_bundle_dir, models, symlinks=True)
+    copy_models(trained_bundle_dir, models)
     copy_bundle(models, "v-good-2")
     broken_bundle(models, "v-broken")
     yield from _serve(models, tmp_path / "server.log")
@@ -280,7 +279,7 @@ def test_live_reload_and_hup_on_the_real_server(reload_server):
     status, _, answer = post_raw(port, json.dumps({"question": QUESTION}, ensure_ascii=False).encode())
     assert status == 200 and json.loads(answer)["model_version"] == "v-good-2"
     point_current(models, first)
-    wait_for_health(port, lambda s, b: s == 200 and b == {"status": "ok", "model_version": json.loads((models / first / "bundle.json").read_text())["version"]})
+    wait_for_health(port, lambda s, b: s == 200 and b == {"status": "ok", "model_version": json.loads((models / first / "bundle.json").read_text())["version"], "feedback_store": "ok"})
 
 
 # --- start-up ------------------------------------------------------------------------------------
@@ -294,7 +293,7 @@ def _serve_once(models: Path, timeout: float = 60.0) -> subprocess.CompletedProc
 @pytest.mark.parametrize("damage, file", [("empty-weights", "weights.npz"), ("no-vocabulary", "vocabulary.json"), ("bad-manifest", "bundle.json")])
 def test_serve_refuses_a_broken_bundle_before_forking(trained_bundle_dir, tmp_path, damage, file):
     models = tmp_path / "models"
-    shutil.copytree(trained_bundle_dir, models, symlinks=True)
+    copy_models(trained_bundle_dir, models)
     broken_bundle(models, "v-broken", damage)
     point_current(models, "v-broken")
     done = _serve_once(models)
