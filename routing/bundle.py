@@ -238,7 +238,8 @@ class BundleWriter:
         """
         if not (self.path / MANIFEST).is_file():
             raise BundleError(f"{self.path}: no {MANIFEST} written; refusing to publish an incomplete bundle")
-        os.chmod(self.path, 0o755)
+        # bandit B103: a directory (mkdtemp made it 0o700) the serving user must read; only its owner writes.
+        os.chmod(self.path, 0o755)  # nosec B103
         final = self.models_dir / self.version
         os.rename(self.path, final)
         self.committed = final

@@ -33,6 +33,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: The rate limit of servers started here (one client address sends all the load).
+LOAD_RATE_LIMIT = "1000000 per minute"
+
+
 def start_server(
     model: str | os.PathLike, port: int, workers: int, log_path: Path, db: str | None = None, threshold: float | None = None,
     extra: Sequence[str] = (), env: dict[str, str] | None = None,
@@ -44,6 +48,10 @@ def start_server(
     ``--threshold`` (``None``: the bundle's). ``extra`` are further ``toiawase serve`` options;
     ``env`` replaces the environment (default: this process's).
     """
+    # Every request of the tests and load benchmarks comes from 127.0.0.1, one client for the rate
+    # limiter (webapp.limits): raised unless the given environment sets a limit.
+    env = dict(os.environ if env is None else env)
+    env.setdefault("TOIAWASE_RATE_LIMIT", LOAD_RATE_LIMIT)
     command = [sys.executable, "-m", "toiawase", "serve", "--model", str(model),
                "--host", HOST, "--port", str(port), "--workers", str(workers), *extra]
     if db is not None:

@@ -53,11 +53,13 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     from webapp.csrf import init_csrf
     from webapp.errors import register_error_handlers
     from webapp.feedback_store import open_store
+    from webapp.limits import init_limiter
     from webapp.model_loading import load_model
 
     request_id.init_app(app)
     scheduling.init_app(app)
     app.before_request(files.raise_upload_limit)  # before CSRFProtect reads the form
+    init_limiter(app)
     load_model(app)
     open_store(app)
     app.register_blueprint(pages.bp)

@@ -1,5 +1,5 @@
-"""The JSON API, version 1: ``POST /api/v1/predict``, ``POST /api/v1/feedback`` and ``GET /api/v1/model``
-(``GET /api/v1/monitor`` is in :mod:`webapp.monitor`).
+"""The JSON API, version 1: ``POST /api/v1/predict``, ``POST /api/v1/feedback``, ``GET /api/v1/model`` and its OpenAPI
+description (``GET /api/v1/monitor`` is in :mod:`webapp.monitor`).
 
 ``POST /api/v1/predict`` takes a JSON object with either ``"question": "..."`` or
 ``"questions": ["...", ...]`` (1 to ``MAX_QUESTIONS`` = 1,000), and optionally ``"top_k"``
@@ -33,13 +33,18 @@ the ``Idempotency-Key`` header instead. It answers 201 with the stored row (see
 :func:`webapp.agent_feedback.feedback_json`) for a new key, 200 with the same row for a repeated
 one, 400 for bad fields, 404 for an unknown prediction id, 422 for a key already used for
 another submission, 503 when the feedback store is unavailable (rules:
-:mod:`webapp.agent_feedback`). The JSON API is exempt from CSRF tokens (:mod:`webapp.csrf`).
+:mod:`webapp.agent_feedback`). The JSON API is exempt from CSRF tokens (:mod:`webapp.csrf`). When ``TOIAWASE_API_TOKEN`` is
+set, feedback needs ``Authorization: Bearer <token>`` (401 otherwise); every endpoint is rate
+limited per client (429; :mod:`webapp.limits`).
+
+``GET /api/v1/openapi.json`` is the OpenAPI 3 description of all this (``webapp/openapi.json``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -50,11 +55,16 @@ from webapp.agent_feedback import KEY_HEADER, api_request, feedback_json, submit
 from webapp.errors import AppError
 from webapp.feedback_store import log_predictions
 from webapp.guards import requires_model
+from webapp.limits import requires_token
 from webapp.questions import check_question, extras, json_type, review_threshold, route
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 _FIELDS = ("question", "questions", "top_k", "similar", "evidence")
+
+#: The OpenAPI 3 description of this API, hand-written beside the code it describes (kept true
+#: to it by tests/webapp/test_openapi.py, which fuzzes the app with Schemathesis against it).
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 
 
 def _json_body() -> dict:
@@ -203,11 +213,20 @@ def predictions_json(
 
 
 @bp.post("/feedback")
+@requires_token
 @requires_model
 def feedback() -> tuple[Response, int]:
     """Store an agent's confirmation or correction of a logged prediction; see the module docstring."""
     result = submit(g.predictor, api_request(_json_body(), request.headers.get(KEY_HEADER)))
     return jsonify(feedback_json(result.feedback)), 201 if result.created else 200
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3 description of the JSON API (``webapp/openapi.json``), as is."""
+    response = current_app.response_class(OPENAPI_PATH.read_bytes(), mimetype="application/json")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/model")

@@ -15,10 +15,12 @@ from webapp.model_loading import MAKE_HINT, TRAIN_HINT
 # Japanese texts for the HTTP errors Werkzeug raises itself (routing, body limits, methods).
 _HTTP_JA = {
     400: "リクエストの形式が正しくありません。",
+    401: "認証が必要です。",
     404: "ページが見つかりません。",
     405: "このメソッドは使えません。",
     413: "送信されたデータが大きすぎます。",
     415: "この形式のデータは受け付けていません。",
+    429: "リクエストが多すぎます。しばらく待ってからもう一度お試しください。",
     500: "サーバー内部でエラーが起きました。",
 }
 
@@ -31,14 +33,16 @@ class AppError(Exception):
         message: the English message.
         message_ja: the same in Japanese (shown first on the pages).
         details: extra JSON fields for the API answer (e.g. ``{"index": 3}``).
+        headers: extra response headers (e.g. ``WWW-Authenticate`` of a 401, ``Retry-After``).
     """
 
-    def __init__(self, code: int, message: str, message_ja: str, **details: object) -> None:
+    def __init__(self, code: int, message: str, message_ja: str, headers: dict[str, str] | None = None, **details: object) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.message_ja = message_ja
         self.details = details
+        self.headers = headers or {}
 
     def to_dict(self) -> dict:
         """``{"error": {"code", "message", "message_ja", **details}}``."""
@@ -59,22 +63,24 @@ def wants_json() -> bool:
     return request.path.startswith(("/api/", "/webhooks/")) or request.path == "/healthz"
 
 
-def _answer(error: AppError) -> tuple[Response | str, int]:
+def _answer(error: AppError) -> tuple[Response | str, int, dict[str, str]]:
     if wants_json():
-        return jsonify(error.to_dict()), error.code
-    return render_template("error.html", error=error), error.code
+        return jsonify(error.to_dict()), error.code, error.headers
+    return render_template("error.html", error=error), error.code, error.headers
 
 
-def _http_error(exc: HTTPException) -> tuple[Response | str, int]:
+def _http_error(exc: HTTPException) -> tuple[Response | str, int, dict[str, str]]:
     code = exc.code or 500
     english = exc.description or exc.name
     if code == 413:
         limit = request.max_content_length
         english = f"The request body is larger than the limit of {limit:,} bytes." if limit else english
+    if code == 429:  # Flask-Limiter's RateLimitExceeded (it adds Retry-After): the description is the limit, e.g. "600 per 1 minute"
+        english = f"Too many requests from this client (limit: {exc.description}); please wait and try again."
     return _answer(AppError(code, english, _HTTP_JA.get(code, exc.name)))
 
 
-def _unexpected(exc: Exception) -> tuple[Response | str, int]:
+def _unexpected(exc: Exception) -> tuple[Response | str, int, dict[str, str]]:
     from flask import current_app
 
     current_app.logger.exception("unexpected error on %s %s", request.method, request.path)
@@ -97,7 +103,7 @@ def register_malformed_request_handler(app: Flask, *exceptions: type[BaseExcepti
     Without this they would be unexpected errors (500). :mod:`webapp.serve` passes gunicorn's.
     """
 
-    def malformed(exc: BaseException) -> tuple[Response | str, int]:
+    def malformed(exc: BaseException) -> tuple[Response | str, int, dict[str, str]]:
         detail = type(exc).__name__
         return _answer(AppError(400, f"The request body is malformed or incomplete ({detail}).", "リクエストの本文が壊れているか、途中で切れています。"))
 

@@ -5,7 +5,11 @@ Where each value comes from, first match wins:
 1. the ``test_config`` mapping given to :func:`webapp.create_app` (``toiawase serve`` passes
    ``--model``, ``--threshold`` and ``--db`` this way);
 2. the environment: ``TOIAWASE_MODEL`` (→ ``MODEL_PATH``), ``TOIAWASE_THRESHOLD`` (→ ``THRESHOLD``),
-   ``TOIAWASE_SECRET_KEY`` (→ ``SECRET_KEY``, see :mod:`webapp.csrf`), the monitoring limits
+   ``TOIAWASE_SECRET_KEY`` (→ ``SECRET_KEY``, see :mod:`webapp.csrf`), ``TOIAWASE_API_TOKEN``
+   (→ ``API_TOKEN``), ``TOIAWASE_RATE_LIMIT`` / ``TOIAWASE_RATE_LIMIT_STORAGE`` /
+   ``TOIAWASE_RATE_LIMIT_ENABLED`` (→ Flask-Limiter's ``RATELIMIT_APPLICATION`` /
+   ``RATELIMIT_STORAGE_URI`` / ``RATELIMIT_ENABLED``, see :mod:`webapp.limits`),
+   the monitoring limits
    ``TOIAWASE_MONITOR_*`` (:data:`MONITOR_ENV`, see :mod:`webapp.monitor`), the webhook secrets
    ``TOIAWASE_TWILIO_AUTH_TOKEN`` and ``TOIAWASE_WEBHOOK_SECRET`` and ``TOIAWASE_PUBLIC_URL``
    (see :mod:`webapp.webhooks`); ``DB_URL`` unset falls back
@@ -55,6 +59,10 @@ MAX_EVIDENCE_QUESTIONS = 100
 
 #: Feedback database URL (SQLAlchemy); ``None``: ``$TOIAWASE_DB``, else the models directory's SQLite file.
 DEFAULT_DB_URL = None
+#: Requests per client address and worker, Flask-Limiter's notation (see webapp.limits).
+DEFAULT_RATE_LIMIT = "600 per minute;50 per second"
+#: Rate-limit counters: in each worker's memory (see webapp.limits for a shared store).
+DEFAULT_RATE_LIMIT_STORAGE = "memory://"
 #: The session cookie is not sent with cross-site posts (defence in depth beside the CSRF token).
 SESSION_COOKIE_SAMESITE = "Lax"
 
@@ -79,6 +87,10 @@ PUBLIC_URL = None
 ENV_MODEL = "TOIAWASE_MODEL"
 ENV_THRESHOLD = "TOIAWASE_THRESHOLD"
 ENV_SECRET_KEY = "TOIAWASE_SECRET_KEY"
+ENV_API_TOKEN = "TOIAWASE_API_TOKEN"
+ENV_RATE_LIMIT = "TOIAWASE_RATE_LIMIT"
+ENV_RATE_LIMIT_STORAGE = "TOIAWASE_RATE_LIMIT_STORAGE"
+ENV_RATE_LIMIT_ENABLED = "TOIAWASE_RATE_LIMIT_ENABLED"
 
 #: Environment variable → (config key, type) of the monitoring settings.
 MONITOR_ENV: dict[str, tuple[str, type]] = {
@@ -114,6 +126,13 @@ def defaults() -> dict[str, object]:
         "FILES_DIR": DEFAULT_FILES_DIR,
         "DB_URL": DEFAULT_DB_URL,
         "SESSION_COOKIE_SAMESITE": SESSION_COOKIE_SAMESITE,
+        # Bearer token of the API's write endpoints; None: not required (webapp.limits).
+        "API_TOKEN": None,
+        # Flask-Limiter's own config keys (webapp.limits).
+        "RATELIMIT_APPLICATION": DEFAULT_RATE_LIMIT,
+        "RATELIMIT_STORAGE_URI": DEFAULT_RATE_LIMIT_STORAGE,
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_HEADERS_ENABLED": True,
         "MONITOR_WINDOW_DAYS": MONITOR_WINDOW_DAYS,
         "MONITOR_UTC_OFFSET_HOURS": MONITOR_UTC_OFFSET_HOURS,
         "MONITOR_DRIFT_LIMIT": MONITOR_DRIFT_LIMIT,
@@ -141,6 +160,14 @@ def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, objec
         values["THRESHOLD"] = parse_threshold(environ[ENV_THRESHOLD], source=ENV_THRESHOLD)
     if environ.get(ENV_SECRET_KEY):
         values["SECRET_KEY"] = environ[ENV_SECRET_KEY]
+    if environ.get(ENV_API_TOKEN):
+        values["API_TOKEN"] = environ[ENV_API_TOKEN]
+    if environ.get(ENV_RATE_LIMIT):
+        values["RATELIMIT_APPLICATION"] = environ[ENV_RATE_LIMIT]
+    if environ.get(ENV_RATE_LIMIT_STORAGE):
+        values["RATELIMIT_STORAGE_URI"] = environ[ENV_RATE_LIMIT_STORAGE]
+    if environ.get(ENV_RATE_LIMIT_ENABLED):
+        values["RATELIMIT_ENABLED"] = environ[ENV_RATE_LIMIT_ENABLED].strip().lower() not in ("0", "false", "no", "off")
     for variable, (key, kind) in MONITOR_ENV.items():
         if environ.get(variable):
             try:

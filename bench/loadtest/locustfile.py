@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 
 from locust import HttpUser, between, constant, task
 from questions import QUESTIONS  # bench/loadtest/questions.py (locust puts this folder on sys.path)
@@ -27,6 +28,8 @@ from questions import QUESTIONS  # bench/loadtest/questions.py (locust puts this
 BATCH_SIZE = 100
 ONLY_SINGLE = os.environ.get("LOCUST_ONLY_SINGLE") == "1"
 JSON = {"Content-Type": "application/json"}
+#: The form's CSRF token (Flask-WTF), read from the empty form once per user (its session cookie).
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def _check_predictions(response, expected: int) -> None:
@@ -52,6 +55,10 @@ class Agent(HttpUser):
 
     def on_start(self) -> None:
         self.rng = random.Random()
+        self.csrf_token = ""
+        if not ONLY_SINGLE:
+            found = CSRF_FIELD.search(self.client.get("/", name="form GET").text)
+            self.csrf_token = found.group(1) if found else ""
 
     def _single_body(self) -> bytes:
         return json.dumps({"question": self.rng.choice(QUESTIONS)}, ensure_ascii=False).encode()
@@ -65,7 +72,7 @@ class Agent(HttpUser):
 
         @task(2)
         def form_post(self) -> None:
-            self.client.post("/", data={"question": self.rng.choice(QUESTIONS)}, name="form POST")
+            self.client.post("/", data={"question": self.rng.choice(QUESTIONS), "csrf_token": self.csrf_token}, name="form POST")
 
         @task(2)
         def api_batch(self) -> None:
