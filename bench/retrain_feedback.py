@@ -5,7 +5,11 @@ Usage::
     .venv/bin/python bench/retrain_feedback.py --data-root ../shared/data [--work /tmp/retrain-bench] [--feedback 1000]
         [-- EXTRA RETRAIN OPTIONS, e.g. --keep-eval-questions]
 
-On jmultiwoz_routing: ``train.tsv`` is the base file, ``dev.tsv`` the frozen evaluation file.
+On jmultiwoz_routing: ``train.tsv`` is the base file; ``--feedback`` dev questions (a seeded
+sample) are the agents' feedback and the other dev questions the frozen evaluation file
+(``WORK/eval.tsv``). The two must not overlap: ``toiawase retrain`` never trains on a question of
+``--eval``, so feedback drawn from the evaluation file itself would be left out of training
+("in the evaluation file" in the report) and the run would time a retrain without feedback.
 
 1. The champion: ``toiawase train --data train.tsv --out WORK/models --quiet`` (the default
    model kind of the day), unless ``WORK/models/current`` exists (a rerun reuses it; pass a new
@@ -15,7 +19,7 @@ On jmultiwoz_routing: ``train.tsv`` is the base file, ``dev.tsv`` the frozen eva
    stores them, each routed by the champion and logged, then *confirmed* by an agent when the
    champion was right and *corrected* to the dev category when it was wrong (so the corrections
    are the champion's real mistakes), one every 43 minutes over the 30 days before now.
-3. The measured command: ``toiawase retrain --models WORK/models --data train.tsv --eval dev.tsv``
+3. The measured command: ``toiawase retrain --models WORK/models --data train.tsv --eval WORK/eval.tsv``
    in a new process (what cron runs), wall time from start to exit, its peak resident memory,
    its one stdout line and exit status.
 
@@ -55,16 +59,32 @@ def run(command: list[str]) -> tuple[subprocess.CompletedProcess, float, float]:
         return subprocess.CompletedProcess(command, child.returncode, out.read(), err.read()), seconds, usage.ru_maxrss / 1024  # KiB on Linux
 
 
-def fill_store(models: Path, dev: Path, count: int, seed: int) -> dict:
-    """Log ``count`` dev questions routed by the champion and the agents' verdicts; return counts."""
+def split_dev(dev: Path, count: int, seed: int) -> tuple[list, list]:
+    """(feedback, evaluation): ``count`` dev tickets chosen with ``random.Random(seed)``, and the
+    dev tickets whose normalized question is none of theirs (dev order kept)."""
+    from preprocessing.datasets import load_tickets
+    from preprocessing.pipeline import PreprocessSettings, clean_text
+
+    tickets = load_tickets(str(dev)).tickets
+    chosen = random.Random(seed).sample(tickets, min(count, len(tickets)))
+    settings = PreprocessSettings()
+    taken = {clean_text(t.question, settings) for t in chosen}
+    return chosen, [t for t in tickets if clean_text(t.question, settings) not in taken]
+
+
+def write_eval(tickets: list, path: Path) -> None:
+    """``tickets`` as an ``id, question, answer, category`` TSV with that header (tabs and newlines in a field become spaces)."""
+    one_line = lambda text: " ".join(str(text).split())  # noqa: E731
+    path.write_text("id\tquestion\tanswer\tcategory\n" + "".join(f"{one_line(t.id)}\t{one_line(t.question)}\t\t{one_line(t.category)}\n" for t in tickets), encoding="utf-8")
+
+
+def fill_store(models: Path, chosen: list) -> dict:
+    """Log the ``chosen`` dev tickets' questions routed by the champion and the agents' verdicts; return counts."""
     from feedback import FeedbackStore, default_url
     from preprocessing.cleaning import clean
-    from preprocessing.datasets import load_tickets
     from routing.predictor import load_predictor
 
     champion = load_predictor(models)
-    tickets = load_tickets(str(dev)).tickets
-    chosen = random.Random(seed).sample(tickets, min(count, len(tickets)))
     questions = [clean(t.question) for t in chosen]
     routed = champion.predict(questions)
     end = datetime.now(timezone.utc) - timedelta(hours=1)
@@ -109,10 +129,13 @@ def main() -> int:
             print(done.stderr, file=sys.stderr)
             return 1
         lines.append(f"champion: `{' '.join(command)}` in {seconds:.0f} s")
-    counts = fill_store(models, dev, args.feedback, args.seed)
-    lines.append(f"feedback: {json.dumps(counts)}")
+    chosen, evaluation = split_dev(dev, args.feedback, args.seed)
+    eval_file = Path(args.work) / "eval.tsv"
+    write_eval(evaluation, eval_file)
+    counts = fill_store(models, chosen)
+    lines.append(f"feedback: {json.dumps(counts)}; evaluation file: {len(evaluation)} dev questions not in the feedback")
 
-    command = [str(TOIAWASE), "retrain", "--models", str(models), "--data", str(train), "--eval", str(dev), *args.extra]
+    command = [str(TOIAWASE), "retrain", "--models", str(models), "--data", str(train), "--eval", str(eval_file), *args.extra]
     done, seconds, peak = run(command)
     lines += ["", f"command: `{' '.join(command)}`", "",
               f"* wall time: {seconds:.1f} s (peak resident memory {peak:.0f} MB)",

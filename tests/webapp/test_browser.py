@@ -3,8 +3,8 @@
 Routing a question, then giving feedback on two (「正しい」, and a category chosen in 「修正」),
 checked in the feedback database the server writes (``--db``, a SQLite file of the test).
 
-Needs the Debian packages ``chromium`` and ``chromium-driver`` (``make browser-deps``; CI installs
-them). Without them the test fails rather than skips, so a CI run cannot pass without it.
+The ``browser`` fixture (headless Chromium; it fails rather than skips without it) is in
+``tests/webapp/conftest.py``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from tests.server import (
     wait_until_healthy,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 QUESTION = "商品がまだ届きません。配送状況を教えてください。"
 #: Questions for the feedback test (those the demo model routes without review at threshold 0).
 FEEDBACK_QUESTIONS = [
@@ -60,30 +58,6 @@ def server(trained_bundle_dir: Path, tmp_path: Path, db_url: str) -> Iterator[st
         yield url
     finally:
         stop_server(process)
-
-
-@pytest.fixture
-def browser(tmp_path: Path):
-    """Headless Chromium through chromedriver (selenium); quits at the end."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not found: install headless Chromium with `make browser-deps` "
-                    "(Debian packages chromium and chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--no-first-run", f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1200,1100",
-                     "--lang=ja"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def test_route_a_question_in_the_browser(server: str, browser, trained_bundle_dir: Path, tmp_path: Path) -> None:
