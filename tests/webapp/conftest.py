@@ -1,4 +1,4 @@
-"""Fixtures of the web app's end-to-end tests: headless Chromium.
+"""Fixtures of the web app's end-to-end tests: headless Chromium and the real server.
 
 Needs the Debian packages ``chromium`` and ``chromium-driver`` (``make browser-deps``; CI installs
 them). Without them a test using :func:`browser` fails rather than skips, so a CI run cannot pass
@@ -7,12 +7,16 @@ without a real browser.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.server import HOST, ServerStartError, free_port, start_server, stop_server, wait_until_healthy
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+START_TIMEOUT = 60.0  # seconds for gunicorn and its worker to answer /healthz
 
 
 @pytest.fixture
@@ -37,3 +41,26 @@ def browser(tmp_path: Path):
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """The feedback database of the test's server."""
+    return f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
+
+
+@pytest.fixture
+def server(trained_bundle_dir: Path, tmp_path: Path, db_url: str) -> Iterator[str]:
+    """``toiawase serve`` on a free 127.0.0.1 port with the session's model (threshold 0); yields its base URL."""
+    port = free_port()
+    log = tmp_path / "server.log"
+    process = start_server(trained_bundle_dir, port, 1, log, db=db_url, threshold=0.0)
+    url = f"http://{HOST}:{port}"
+    try:
+        try:
+            wait_until_healthy(port, process, log, START_TIMEOUT)
+        except ServerStartError as exc:
+            pytest.fail(str(exc))
+        yield url
+    finally:
+        stop_server(process)

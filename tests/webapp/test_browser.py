@@ -3,27 +3,16 @@
 Routing a question, then giving feedback on two (「正しい」, and a category chosen in 「修正」),
 checked in the feedback database the server writes (``--db``, a SQLite file of the test).
 
-The ``browser`` fixture (headless Chromium; it fails rather than skips without it) is in
-``tests/webapp/conftest.py``.
+The ``browser`` fixture (headless Chromium; it fails rather than skips without it) and the
+``server`` fixture (the real server) are in ``tests/webapp/conftest.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from feedback import FeedbackStore
 from routing.predictor import load_predictor as load_bundle
-from tests.server import (
-    HOST,
-    ServerStartError,
-    free_port,
-    start_server,
-    stop_server,
-    wait_until_healthy,
-)
 
 QUESTION = "商品がまだ届きません。配送状況を教えてください。"
 #: Questions for the feedback test (those the demo model routes without review at threshold 0).
@@ -33,31 +22,7 @@ FEEDBACK_QUESTIONS = [
     "注文した商品がまだ届きません。いつ発送されますか？",
     "届いた商品が壊れていたので返品したいです",
 ]
-START_TIMEOUT = 60.0  # seconds for gunicorn and its worker to answer /healthz
 SAVED = "フィードバックを保存しました"
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """The feedback database of the test's server."""
-    return f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
-
-
-@pytest.fixture
-def server(trained_bundle_dir: Path, tmp_path: Path, db_url: str) -> Iterator[str]:
-    """``toiawase serve`` on a free 127.0.0.1 port with the session's model (threshold 0); yields its base URL."""
-    port = free_port()
-    log = tmp_path / "server.log"
-    process = start_server(trained_bundle_dir, port, 1, log, db=db_url, threshold=0.0)
-    url = f"http://{HOST}:{port}"
-    try:
-        try:
-            wait_until_healthy(port, process, log, START_TIMEOUT)
-        except ServerStartError as exc:
-            pytest.fail(str(exc))
-        yield url
-    finally:
-        stop_server(process)
 
 
 def test_route_a_question_in_the_browser(server: str, browser, trained_bundle_dir: Path, tmp_path: Path) -> None:

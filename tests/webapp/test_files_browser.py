@@ -1,6 +1,6 @@
 """The files page in headless Chromium against the real server: upload a Shift_JIS CSV, route it, download the CSV.
 
-Uses the real server and Chromium fixtures of ``tests/webapp/test_browser.py`` (Debian packages
+Uses the real server and Chromium fixtures of ``tests/webapp/conftest.py`` (Debian packages
 ``chromium`` and ``chromium-driver``: ``scripts/install-system-deps.sh --browser``).
 """
 
@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 from routing.predictor import load_predictor as load_bundle
-from tests.webapp.test_browser import browser, db_url, server  # noqa: F401  (fixtures)
 
 QUESTIONS = ["パスワードを忘れてしまい、ログインできません。", "注文した商品がまだ届きません。いつ発送されますか？"]
 
