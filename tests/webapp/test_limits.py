@@ -118,7 +118,7 @@ def test_the_default_limit_is_documented_in_settings(make_app):
 
 def get_urls(app) -> list[str]:
     """One URL per GET route of ``app`` (the plot route with a plot the bundle has)."""
-    values = {"name": "confusion_matrix.png", "filename": "style.css"}
+    values = {"name": "confusion_matrix.png", "filename": "style.css", "token": "0" * 32, "ext": "csv"}
     urls = []
     for rule in app.url_map.iter_rules():
         if "GET" in rule.methods:

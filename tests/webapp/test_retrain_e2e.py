@@ -177,9 +177,10 @@ def test_feedback_retrain_promotion_live_reload_and_a_refused_sabotage(files, br
         assert recent["questions"] == 1  # the confirmation: held out, shown, not gated (fewer than 20)
         # The correction was trained on, with the agent's category, as the masked question the store holds.
         training_rows = (models / "training-data" / report["data"]["training_file"]).read_text(encoding="utf-8").splitlines()
-        assert training_rows[0] == "id\tquestion\tcategory\tsource"
-        from_feedback = [row.split("\t")[1:] for row in training_rows[1:] if row.endswith("\tfeedback correct") or row.endswith("\tfeedback confirm")]
-        assert from_feedback == [[correction.question, AGENT_CATEGORY, "feedback correct"]]
+        assert training_rows[0] == "id\tquestion\tcategory\tsource\tanswer"
+        rows = [row.split("\t") for row in training_rows[1:]]
+        from_feedback = [row[1:] for row in rows if row[3].startswith("feedback ")]
+        assert from_feedback == [[correction.question, AGENT_CATEGORY, "feedback correct", ""]]
         merge = report["data"]["merge"]
         assert (merge["base_rows"], merge["feedback_rows"], merge["feedback_new"], merge["left_out"]) == (534, 1, 1, {})
         assert (merge["base_duplicates"], merge["rows"]) == (1, 534 - 1 + 1)  # one question is twice in base.tsv
