@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -154,12 +155,9 @@ class NgramFeaturizer:
         """
         columns, values = [], []
         for block in self.blocks:
-            index = self.index[block]
-            counts: dict[int, int] = {}
-            for gram in self.grams(block, document):
-                column = index.get(gram)
-                if column is not None:
-                    counts[column] = counts.get(column, 0) + 1
+            # Counted in C (Counter over map), in first-seen order; unknown n-grams count under None.
+            counts = Counter(map(self.index[block].get, self.grams(block, document)))
+            counts.pop(None, None)
             if not counts:
                 continue
             ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
