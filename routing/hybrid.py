@@ -16,8 +16,7 @@ averaged, and the log of the average is the hybrid's logits::
 
 so the base :class:`routing.predictor.Predictor` applies the bundle's final temperature ``T`` on
 top (``p = softmax(logits / T)``), then review and scope, as for every kind. This is the design
-the research for issue 9 chose ("avgprob" fusion, /work/research/final_eval.py and
-winner_numpy.py): on jmultiwoz dev it scored 0.8997 macro-F1 against the BiLSTM's 0.8893.
+the research for issue 9 chose ("avgprob" fusion; BENCHMARKS.md, "Winning design"): on jmultiwoz dev it scored 0.8997 macro-F1 against the BiLSTM's 0.8893.
 
 Bundle files of this kind: ``vocabulary.json`` (the LSTM's id → token), ``ngrams.json``
 (``{"word": [terms], "char": [terms]}``), ``weights.npz`` (the LSTM's arrays as in kind ``lstm``,

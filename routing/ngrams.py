@@ -13,8 +13,8 @@ guide, "Tf–idf term weighting"), and concatenated:
   (``sublinear_tf``), times the fitted ``idf`` (smooth idf, ``ln((1 + n) / (1 + df)) + 1``),
   each row scaled to unit L2 norm (``norm="l2"``);
 * the blocks side by side (word columns first), each scaled by ``1 / sqrt(number of blocks)``
-  so that a whole row has unit norm (the design of the research behind kind ``hybrid``,
-  /work/research/feats.py).
+  so that a whole row has unit norm (the design of the research behind kind ``hybrid``;
+  BENCHMARKS.md, "Winning design").
 
 Training fits the scikit-learn vectorizers (:mod:`training.fit_hybrid`) and keeps only their
 terms (``ngrams.json``) and idf vectors (``weights.npz``); :meth:`NgramFeaturizer.transform`
@@ -70,8 +70,8 @@ class NgramConfig:
         min_df: n-grams in fewer training questions than this are dropped (``TfidfVectorizer``'s
             ``min_df``, an absolute count).
 
-    The defaults are the research's best (word 1–2-grams + char 1–4-grams, ``min_df=2``:
-    /work/research/ens.py ``FEATS["w12c14"]``).
+    The defaults are the research's best (word 1–2-grams + char 1–4-grams, ``min_df=2``;
+    BENCHMARKS.md, "Winning design").
 
     Raises:
         ValueError: for no block at all, a range with ``low < 1`` or ``high < low``, or

@@ -31,7 +31,7 @@ class TrainConfig:
         ngrams: the n-gram features of kind ``hybrid``'s wide member
             (:class:`routing.ngrams.NgramConfig`).
         linear_c: the inverse regularisation ``C`` of that member's ``LinearSVC`` (0.5: the
-            research's choice, /work/research/results/ens.jsonl, tag ``svm:0.5:w12c14:bal``).
+            research's choice; BENCHMARKS.md, "Winning design").
         linear_class_weight: its ``class_weight``, ``"balanced"`` (each category weighs as
             much in total; the research's choice) or ``None``.
         epochs: the most epochs; early stopping usually ends sooner.

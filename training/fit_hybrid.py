@@ -6,7 +6,7 @@
    :class:`routing.ngrams.NgramConfig` (word n-grams of the tokens, character n-grams of the
    cleaned text; ``sublinear_tf``, ``min_df``, ``lowercase=False``), the blocks stacked and
    scaled by ``1/sqrt(blocks)``, and ``LinearSVC(C, class_weight)`` on the fit part (the
-   research's choice for issue 9: C = 0.5, class-balanced; /work/research/results/ens.jsonl);
+   research's choice for issue 9: C = 0.5, class-balanced; BENCHMARKS.md, "Winning design");
    only the terms, idf vectors and weights are kept (:class:`routing.ngrams.NgramFeaturizer`
    recomputes the features from them);
 3. each member's temperature, fitted on the holdout (never the evaluation data) with
