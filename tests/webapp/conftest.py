@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from webapp import create_app
+from webapp.feedback_store import close_store
 from tests.server import HOST, ServerStartError, free_port, start_server, stop_server, wait_until_healthy
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,3 +66,19 @@ def server(trained_bundle_dir: Path, tmp_path: Path, db_url: str) -> Iterator[st
         yield url
     finally:
         stop_server(process)
+
+
+@pytest.fixture
+def make_app(trained_bundle_dir: Path, db_url: str):
+    """Apps (Flask, ``TESTING``) on the session's bundle and the test's database ``db_url``, with
+    extra config as keyword arguments; their feedback stores are closed at the end."""
+    apps = []
+
+    def make(**config):
+        app = create_app({"TESTING": True, "MODEL_PATH": str(trained_bundle_dir), "DB_URL": db_url, **config})
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        close_store(app)

@@ -107,18 +107,9 @@ def _no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def make_app(trained_bundle_dir: Path, store_url: str):
-    """Apps on the session's bundle and the test's database; their stores are closed at the end."""
-    apps = []
-
-    def make(**config):
-        app = create_app({"TESTING": True, "MODEL_PATH": str(trained_bundle_dir), "DB_URL": store_url, **config})
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        close_store(app)
+def db_url(store_url: str) -> str:
+    """The apps' database (``make_app`` of tests/webapp/conftest.py): SQLite and PostgreSQL."""
+    return store_url
 
 
 @pytest.fixture

@@ -5,28 +5,22 @@ from __future__ import annotations
 
 import logging
 import uuid
-from pathlib import Path
 
 import pytest
 
-from webapp import create_app, settings
+from webapp import settings
 
 SECRET_QUESTION = "佐藤太郎です。注文番号AB-1234の返品をお願いしたいのですが、電話は090-8765-4321です"
 TOKEN = "s3cret-token-7e2a"
 
 
 @pytest.fixture
-def make_app(trained_bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """An app on the session's bundle with a fresh SQLite store and extra config (TOIAWASE_* cleared)."""
+def make_app(make_app, monkeypatch: pytest.MonkeyPatch):
+    """The apps of tests/webapp/conftest.py (fresh SQLite store), with the TOIAWASE_* settings this file tests cleared."""
     for name in (settings.ENV_MODEL, settings.ENV_THRESHOLD, settings.ENV_API_TOKEN, settings.ENV_RATE_LIMIT,
                  settings.ENV_RATE_LIMIT_STORAGE, settings.ENV_RATE_LIMIT_ENABLED):
         monkeypatch.delenv(name, raising=False)
-
-    def make(**config):
-        db = f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
-        return create_app({"TESTING": True, "MODEL_PATH": str(trained_bundle_dir), "DB_URL": db, **config})
-
-    return make
+    return make_app
 
 
 def predict_id(client, question: str = "商品が届きません") -> tuple[str, str]:

@@ -30,25 +30,6 @@ def _no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
-
-
-@pytest.fixture
-def make_app(trained_bundle_dir: Path, db_url: str):
-    apps = []
-
-    def make(**config):
-        app = create_app({"TESTING": True, "MODEL_PATH": str(trained_bundle_dir), "DB_URL": db_url, **config})
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        close_store(app)
-
-
-@pytest.fixture
 def training_counts(trained_bundle_dir: Path) -> dict[str, int]:
     metrics = json.loads((trained_bundle_dir / "current" / "metrics.json").read_text(encoding="utf-8"))
     return metrics["data"]["train_counts"]

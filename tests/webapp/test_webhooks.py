@@ -20,8 +20,7 @@ from twilio.request_validator import RequestValidator
 from feedback import FeedbackStore
 from feedback.privacy import mask_question
 from routing.predictor import load_predictor as load_bundle
-from webapp import create_app, settings
-from webapp.feedback_store import close_store
+from webapp import settings
 
 TOKEN = "twilio-auth-token-for-tests-0123456789"
 SECRET = "共有シークレット-for-tests"
@@ -47,22 +46,9 @@ def bundle(trained_bundle_dir: Path):
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
-
-
-@pytest.fixture
-def make_app(trained_bundle_dir: Path, db_url: str):
-    apps = []
-
-    def make(**config):
-        app = create_app({"TESTING": True, "MODEL_PATH": str(trained_bundle_dir), "DB_URL": db_url, "THRESHOLD": 0.0, **config})
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        close_store(app)
+def make_app(make_app):
+    """The apps of tests/webapp/conftest.py, routing every question (threshold 0)."""
+    return lambda **config: make_app(**{"THRESHOLD": 0.0, **config})
 
 
 @pytest.fixture
