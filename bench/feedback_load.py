@@ -38,20 +38,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "loadtest"))
 
 from feedback import FeedbackStore  # noqa: E402
+from questions import QUESTIONS as LOAD_TEST_QUESTIONS  # noqa: E402  bench/loadtest/questions.py
 from tests.server import HOST, free_port, start_server, stop_server, wait_until_healthy  # noqa: E402
 
-QUESTIONS = [
-    "注文した商品がまだ届きません。いつ発送されますか？",
-    "パスワードを忘れてしまい、ログインできません。",
-    "クレジットカードの支払いが二重に請求されています",
-    "届いた商品が壊れていたので返品したいです",
-    "アプリが起動直後に落ちます。バージョン：3.4.1",
-    "コンビニ払いの期限っていつまでですか",
-    "メールアドレスを変更したいのですが、どこから手続きできますか。",
-    "返金はいつ頃口座に振り込まれますか？",
-]
+#: The first eight questions of the load test, each request's question cycled through them.
+QUESTIONS = LOAD_TEST_QUESTIONS[:8]
 #: A database nobody can open: the server then routes without logging.
 UNREACHABLE_DB = "postgresql+psycopg://bench@127.0.0.1:1/none"
 
