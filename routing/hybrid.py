@@ -10,19 +10,26 @@ Two members score every question:
 
 Each member's scores ``s_m`` get their own temperature ``T_m`` (fitted on the training run's
 holdout, :func:`routing.calibration.fit_temperature`), the calibrated member probabilities are
-averaged, and the log of the average is the hybrid's logits::
+averaged with weights ``w_m`` (summing to 1, also chosen on the holdout:
+:func:`training.fit_hybrid.fit_member_weights`), and the log of the average is the hybrid's
+logits::
 
-    logits = log( mean_m softmax(s_m / T_m) )
+    logits = log( sum_m w_m · softmax(s_m / T_m) )
 
 so the base :class:`routing.predictor.Predictor` applies the bundle's final temperature ``T`` on
 top (``p = softmax(logits / T)``), then review and scope, as for every kind. This is the design
-the research for issue 9 chose ("avgprob" fusion; BENCHMARKS.md, "Winning design"): on jmultiwoz dev it scored 0.8997 macro-F1 against the BiLSTM's 0.8893.
+the research for issue 9 chose ("avgprob" fusion; BENCHMARKS.md, "Winning design"): on jmultiwoz
+dev it scored 0.8997 macro-F1 against the BiLSTM's 0.8893 with equal weights; weighting the
+members by the holdout (LSTM 0.3 on both data sets) raised dev macro-F1 to 0.9077 (jmultiwoz)
+and 0.7360 (mlit_defects) from 0.9005 and 0.7282 (same trained members; BENCHMARKS.md).
+Bundles written before the weights existed fuse with equal weights, as they were evaluated.
 
 Bundle files of this kind: ``vocabulary.json`` (the LSTM's id → token), ``ngrams.json``
 (``{"word": [terms], "char": [terms]}``), ``weights.npz`` (the LSTM's arrays as in kind ``lstm``,
 plus ``ngram_word_idf``, ``ngram_char_idf``, ``linear_coef`` ``[C, F]``, ``linear_intercept``
 ``[C]``), ``model.keras``; the manifest's ``model`` is ``{"lstm": {"network", "seq_len"},
-"ngrams": NgramConfig, "member_temperatures": {"lstm": T, "ngram": T}}``.
+"ngrams": NgramConfig, "member_temperatures": {"lstm": T, "ngram": T}, "member_weights": {"lstm": w,
+"ngram": 1 - w}}`` (no ``member_weights``: equal weights).
 """
 
 from __future__ import annotations
@@ -46,32 +53,48 @@ MEMBERS: tuple[str, ...] = ("lstm", "ngram")
 NGRAMS = "ngrams.json"
 
 
-def fuse(scores: Sequence[np.ndarray], temperatures: Sequence[float]) -> np.ndarray:
-    """``log(mean_m softmax(scores[m] / temperatures[m]))``, float64 ``[n, C]``.
+def fuse(scores: Sequence[np.ndarray], temperatures: Sequence[float], weights: Sequence[float] | None = None) -> np.ndarray:
+    """``log(sum_m weights[m] · softmax(scores[m] / temperatures[m]))``, float64 ``[n, C]``.
 
-    Computed in log space, ``L + log(mean_m exp(l_m − L))`` with ``l_m = log_softmax(s_m / T_m)``
-    and ``L = max_m l_m``, which is exact and never ``-inf`` for finite scores (plain NumPy:
-    ``scipy.special.logsumexp`` spends more on its argument checks than the sum on one question).
+    Computed in log space, ``L + log(sum_m w_m exp(l_m − L))`` with ``l_m = log_softmax(s_m / T_m)``
+    and ``L = max_m l_m``, which is exact and never ``-inf`` for finite scores and positive
+    weights (plain NumPy: ``scipy.special.logsumexp`` spends more on its argument checks than the
+    sum on one question).
 
     Args:
         scores: one ``[n, C]`` array per member.
         temperatures: one ``T_m > 0`` per member.
+        weights: one ``w_m ≥ 0`` per member, summing to 1 (to 1e-9); ``None``: equal weights
+            (the mean).
 
     Raises:
-        ValueError: without members, with a temperature that is not positive, or with scores
-            and temperatures of different counts.
+        ValueError: without members, with a temperature that is not positive, with weights
+            that are negative or do not sum to 1, or with counts that differ.
 
     Example:
         >>> np.exp(fuse([np.array([[0.0, 0.0]]), np.array([[np.log(3.0), 0.0]])], [1.0, 1.0])).round(4)
         array([[0.625, 0.375]])
+        >>> np.exp(fuse([np.array([[0.0, 0.0]]), np.array([[np.log(3.0), 0.0]])], [1.0, 1.0], [0.5, 0.5])).round(4)
+        array([[0.625, 0.375]])
+        >>> np.exp(fuse([np.array([[0.0, 0.0]]), np.array([[np.log(3.0), 0.0]])], [1.0, 1.0], [0.2, 0.8])).round(4)
+        array([[0.7, 0.3]])
     """
     if not scores or len(scores) != len(temperatures):
         raise ValueError(f"need one temperature per member: {len(scores)} scores, {len(temperatures)} temperatures")
     if not all(t > 0 for t in temperatures):
         raise ValueError(f"temperatures must be positive, not {list(temperatures)}")
+    w = np.full(len(scores), 1.0 / len(scores)) if weights is None else np.asarray(weights, dtype=np.float64)
+    check_weights(w, len(scores))
     stacked = np.stack([_log_softmax(np.asarray(s, dtype=np.float64) / t) for s, t in zip(scores, temperatures)])
     top = stacked.max(axis=0)
-    return top + np.log(np.exp(stacked - top).mean(axis=0))
+    return top + np.log(np.tensordot(w, np.exp(stacked - top), axes=1))
+
+
+def check_weights(weights: Sequence[float], members: int) -> None:
+    """Raise ``ValueError`` unless ``weights`` are ``members`` non-negative numbers summing to 1 (to 1e-9)."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (members,) or not np.all(w >= 0) or abs(float(w.sum()) - 1.0) > 1e-9:
+        raise ValueError(f"member weights must be {members} non-negative numbers summing to 1, not {list(np.atleast_1d(w))}")
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -159,9 +182,12 @@ class HybridPredictor(Predictor):
 
     Attributes:
         member_temperatures: ``[T_lstm, T_ngram]``, in :data:`MEMBERS` order.
+        member_weights: ``[w_lstm, w_ngram]``, in :data:`MEMBERS` order (``[0.5, 0.5]`` for a
+            bundle without ``member_weights``).
 
     Raises:
-        ValueError: if a member's outputs do not fit the categories, or a temperature is not positive.
+        ValueError: if a member's outputs do not fit the categories, a temperature is not
+            positive, or the weights are not non-negative numbers summing to 1.
     """
 
     kind = "hybrid"
@@ -172,6 +198,9 @@ class HybridPredictor(Predictor):
         self.member_temperatures = [float(temperatures[m]) for m in MEMBERS]
         if not all(t > 0 for t in self.member_temperatures):
             raise ValueError(f"member temperatures must be positive, not {temperatures}")
+        weights = manifest["model"].get("member_weights")
+        self.member_weights = [1.0 / len(MEMBERS)] * len(MEMBERS) if weights is None else [float(weights[m]) for m in MEMBERS]
+        check_weights(self.member_weights, len(MEMBERS))
         classes = len(self.categories)
         if lstm.network.output_bias.shape != (classes,) or linear.intercept.shape != (classes,):
             raise ValueError(f"members give {lstm.network.output_bias.shape} and {linear.intercept.shape} scores for {classes} categories")
@@ -194,5 +223,5 @@ class HybridPredictor(Predictor):
         return [self.lstm.logits(documents), self.linear.logits(documents)]
 
     def logits(self, documents: Sequence[Document]) -> np.ndarray:
-        """``log(mean_m softmax(s_m / T_m))``, ``[n, categories]`` float64 (:func:`fuse`)."""
-        return fuse(self.member_logits(documents), self.member_temperatures)
+        """``log(sum_m w_m · softmax(s_m / T_m))``, ``[n, categories]`` float64 (:func:`fuse`)."""
+        return fuse(self.member_logits(documents), self.member_temperatures, self.member_weights)

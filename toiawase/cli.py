@@ -95,6 +95,8 @@ _model_defaults = ModelConfig()
               help="The review threshold is chosen so that automatically routed questions are at least this precise.")
 @click.option("--review-margin", default=_defaults.review_margin, show_default=True, type=click.FloatRange(0, 1),
               help="Two top probabilities closer than this make a question ambiguous (review).")
+@click.option("--lstm-weight", type=click.FloatRange(0, 1),
+              help="Kind hybrid: the LSTM member's weight in the fusion, the n-gram member gets the rest (default: chosen on the holdout by macro-F1).")
 @click.option("--tensorboard", type=click.Path(file_okay=False), help="Write TensorBoard logs of the training to this directory.")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
 @click.option("--encoding", help=_ENCODING_HELP)

@@ -34,6 +34,10 @@ class TrainConfig:
             research's choice; BENCHMARKS.md, "Winning design").
         linear_class_weight: its ``class_weight``, ``"balanced"`` (each category weighs as
             much in total; the research's choice) or ``None``.
+        lstm_weight: the LSTM member's weight in kind ``hybrid``'s fusion (the n-gram member
+            gets ``1 - lstm_weight``), or ``None`` to choose it on the holdout from
+            :data:`training.fit_hybrid.LSTM_WEIGHTS` by macro-F1
+            (:func:`training.fit_hybrid.fit_member_weights`).
         epochs: the most epochs; early stopping usually ends sooner.
         batch_size: examples per gradient step.
         learning_rate: Adam's step size (Kingma & Ba, 2015).
@@ -68,7 +72,8 @@ class TrainConfig:
         token_form: ``"surface"`` or ``"base"`` (see preprocessing.tokenizer).
 
     Raises:
-        ValueError: for an unknown ``kind`` or ``linear_class_weight``, or ``linear_c ≤ 0``.
+        ValueError: for an unknown ``kind`` or ``linear_class_weight``, ``linear_c ≤ 0``, or an
+            ``lstm_weight`` outside ``[0, 1]``.
     """
 
     kind: str = "hybrid"
@@ -76,6 +81,7 @@ class TrainConfig:
     ngrams: NgramConfig = field(default_factory=NgramConfig)
     linear_c: float = 0.5
     linear_class_weight: str | None = "balanced"
+    lstm_weight: float | None = None
     epochs: int = 20
     batch_size: int = 64
     learning_rate: float = 2e-3
@@ -105,6 +111,8 @@ class TrainConfig:
             raise ValueError(f"linear_class_weight must be one of {LINEAR_CLASS_WEIGHTS}, not {self.linear_class_weight!r}")
         if not self.linear_c > 0:
             raise ValueError(f"linear_c must be positive, not {self.linear_c}")
+        if self.lstm_weight is not None and not 0.0 <= self.lstm_weight <= 1.0:
+            raise ValueError(f"lstm_weight must be between 0 and 1, not {self.lstm_weight}")
 
     def to_dict(self) -> dict:
         """Return a JSON-serialisable dict (the model and n-gram configs nested under ``"model"``, ``"ngrams"``)."""

@@ -11,7 +11,9 @@
    recomputes the features from them);
 3. each member's temperature, fitted on the holdout (never the evaluation data) with
    :func:`routing.calibration.fit_temperature` on the member's scores as served (the NumPy
-   forward pass of :mod:`routing.hybrid`).
+   forward pass of :mod:`routing.hybrid`);
+4. the members' weights in the fusion (:func:`fit_member_weights`), on the same holdout, unless
+   ``TrainConfig.lstm_weight`` fixes them.
 
 The final temperature and the review threshold are fitted afterwards on the same holdout, on the
 fused logits, by :func:`training.calibrate.fit_confidence`, as for every kind.
@@ -26,16 +28,22 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import f1_score
 from sklearn.svm import LinearSVC
 
 from preprocessing.pipeline import Document
 from routing.calibration import fit_temperature
-from routing.hybrid import MEMBERS, NGRAMS, members_from_parts
+from routing.hybrid import MEMBERS, NGRAMS, fuse, members_from_parts
 from routing.ngrams import NgramConfig, NgramFeaturizer
 from training import fit_lstm
 from training.config import TrainConfig
 from training.data import Examples
 from training.kinds import FittedModel
+
+
+#: The LSTM member's weights :func:`fit_member_weights` tries (the n-gram member gets the rest):
+#: never 0 or 1, so both members always count; 0.5 first, so that ties keep the plain mean.
+LSTM_WEIGHTS: tuple[float, ...] = (0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8, 0.1, 0.9)
 
 
 def _split_on_space(text: str) -> list[str]:
@@ -125,6 +133,40 @@ def holdout_documents(holdout: Examples, categories: list[str]) -> tuple[list[Do
     return documents, np.asarray([index[holdout.labels[i]] for i in keep], dtype=np.int64)
 
 
+def fit_member_weights(
+    scores: Sequence[np.ndarray], temperatures: Sequence[float], labels: np.ndarray, grid: Sequence[float] = LSTM_WEIGHTS
+) -> tuple[dict[str, float], dict[float, float]]:
+    """Choose the LSTM member's weight in the fusion by the holdout's macro-F1.
+
+    The fused prediction (:func:`routing.hybrid.fuse` with weights ``[w, 1 − w]``) is scored for
+    each ``w`` of ``grid`` with scikit-learn's ``f1_score(average="macro")``; the first ``w`` in
+    grid order with the highest score wins (the default grid starts at 0.5, so equal weights win
+    ties). A weight is a hyperparameter of the ensemble, chosen on held-out data as early
+    stopping and the temperatures are; macro-F1 because it is the metric the product is judged
+    by (every category counts alike), where the holdout's log-loss preferred the LSTM more than
+    dev macro-F1 did (BENCHMARKS.md, "Winning design").
+
+    Args:
+        scores: each member's raw scores on the holdout, ``[n, C]``, in :data:`routing.hybrid.MEMBERS` order.
+        temperatures: the members' temperatures, same order.
+        labels: ``[n]`` category indices of the holdout questions.
+        grid: the LSTM weights to try, each in ``[0, 1]``.
+
+    Returns:
+        (``{"lstm": w, "ngram": 1 − w}``, ``{w: holdout macro-F1}`` for every ``w`` tried).
+
+    Raises:
+        ValueError: for an empty grid or holdout, or a weight outside ``[0, 1]``.
+    """
+    if not len(grid) or not len(labels):
+        raise ValueError(f"need weights to try and holdout questions: {len(grid)} weights, {len(labels)} questions")
+    if not all(0.0 <= w <= 1.0 for w in grid):
+        raise ValueError(f"LSTM weights must be between 0 and 1, not {list(grid)}")
+    tried = {float(w): float(f1_score(labels, fuse(scores, temperatures, [w, 1.0 - w]).argmax(axis=1), average="macro")) for w in grid}
+    best = max(tried, key=lambda w: tried[w])  # max keeps the first of equal scores, in grid order
+    return {"lstm": best, "ngram": 1.0 - best}, tried
+
+
 def fit(
     train: Examples,
     valid: Examples,
@@ -133,7 +175,7 @@ def fit(
     log: Callable[[str], None] = print,
     verbose: int = 2,
 ) -> FittedModel:
-    """Fit both members on ``train`` and their temperatures on ``valid`` (the holdout).
+    """Fit both members on ``train``, their temperatures and fusion weights on ``valid`` (the holdout).
 
     Returns:
         A :class:`training.kinds.FittedModel` of kind ``hybrid`` (files and parameters as in
@@ -155,15 +197,23 @@ def fit(
     parameters = {"lstm": lstm.parameters, "ngrams": config.ngrams.to_dict()}
     members = members_from_parts(parameters, lstm.documents["vocabulary.json"], ngrams, arrays)
     documents, labels = holdout_documents(valid, categories)
-    temperatures = {name: fit_temperature(member.logits(documents), labels) for name, member in zip(MEMBERS, members)}
+    scores = [member.logits(documents) for member in members]
+    temperatures = {name: fit_temperature(s, labels) for name, s in zip(MEMBERS, scores)}
     log("member temperatures on the holdout: " + ", ".join(f"{name} {t:.3f}" for name, t in temperatures.items()))
+    if config.lstm_weight is None:
+        weights, tried = fit_member_weights(scores, list(temperatures.values()), labels)
+        log("fusion weight of the LSTM member by holdout macro-F1: "
+            + ", ".join(f"{w:g} {f1:.4f}" for w, f1 in sorted(tried.items())) + f" → {weights['lstm']:g}")
+    else:
+        weights = {"lstm": float(config.lstm_weight), "ngram": 1.0 - float(config.lstm_weight)}
+        log(f"fusion weight of the LSTM member: {weights['lstm']:g} (set)")
     return FittedModel(
         kind="hybrid",
-        parameters={**parameters, "member_temperatures": temperatures},
+        parameters={**parameters, "member_temperatures": temperatures, "member_weights": weights},
         documents={"vocabulary.json": lstm.documents["vocabulary.json"], NGRAMS: ngrams},
         arrays=arrays,
         sampled_counts=lstm.sampled_counts,
         history=lstm.history,
-        summary={**lstm.summary, "ngram_features": featurizer.n_features, "member_temperatures": temperatures},
+        summary={**lstm.summary, "ngram_features": featurizer.n_features, "member_temperatures": temperatures, "member_weights": weights},
         writers=lstm.writers,
     )

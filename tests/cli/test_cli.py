@@ -191,11 +191,12 @@ def test_predict_a_ticket_file_uses_its_question_column(trained_bundle_dir, tmp_
 @pytest.fixture(scope="module")
 def merged_bundle(tmp_path_factory):
     """A tiny router trained through the CLI with two kept categories (the rest → その他),
-    capped at 100 examples per category and oversampled up to the cap."""
+    capped at 100 examples per category and oversampled up to the cap, the LSTM member's fusion
+    weight set to 0.25."""
     out = tmp_path_factory.mktemp("merged-models")
     result = invoke(
         "train", "--data", str(SAMPLE), "--out", str(out), "--epochs", "1", "--units", "8", "--embedding-dim", "16",
-        "--keep-categories", "支払い, 配送", "--cap", "100", "--oversample", "--seed", "3", "--quiet",
+        "--keep-categories", "支払い, 配送", "--cap", "100", "--oversample", "--seed", "3", "--lstm-weight", "0.25", "--quiet",
     )
     return result, out
 
@@ -209,6 +210,8 @@ def test_train_keep_categories_merges_the_rest_into_sonota(merged_bundle):
     assert result.stdout.rstrip().endswith(f"model bundle: {bundle.path}")
     assert bundle.categories == ["その他", "支払い", "配送"]
     assert bundle.category_merge == {"keep": ["支払い", "配送"], "other": "その他"}
+    assert json.loads((bundle.path / "bundle.json").read_text(encoding="utf-8"))["model"]["member_weights"] == {"lstm": 0.25, "ngram": 0.75}
+    assert "fusion weight of the LSTM member: 0.25 (set)" in result.stdout
     data = bundle.metrics["data"]
     assert data["categories_before_merge"] == SAMPLE_COUNTS
     merged = {"その他": 110 + 116 + 112 + 110, "支払い": 112, "配送": 108}  # その他 + アカウント + 返品・返金 + 技術的なトラブル

@@ -111,6 +111,25 @@ def test_fusion_rejects_missing_temperatures(scores, temperatures):
         fuse(scores, temperatures)
 
 
+def test_weighted_fusion_mixes_the_member_probabilities_by_weight():
+    lstm, linear = np.array([[2.0, 0.0, 0.0]]), np.array([[0.0, np.log(3.0), 0.0]])
+    fused = fuse([lstm, linear], [2.0, 1.0], [0.3, 0.7])
+    # 0.3 · [e, 1, 1] / (e + 2) + 0.7 · [0.2, 0.6, 0.2]
+    e = np.e
+    expected = [0.3 * e / (e + 2) + 0.14, 0.3 / (e + 2) + 0.42, 0.3 / (e + 2) + 0.14]
+    np.testing.assert_allclose(np.exp(fused), [expected], rtol=1e-12)
+    np.testing.assert_allclose(np.exp(fused), [[0.3128350654, 0.4835824673, 0.2035824673]], rtol=1e-9)
+    # Equal weights are the plain mean; a weight of 1 is that member alone.
+    np.testing.assert_array_equal(fuse([lstm, linear], [2.0, 1.0], [0.5, 0.5]), fuse([lstm, linear], [2.0, 1.0]))
+    np.testing.assert_allclose(np.exp(fuse([lstm, linear], [2.0, 1.0], [0.0, 1.0])), [[0.2, 0.6, 0.2]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("weights", [[0.5], [0.6, 0.6], [1.5, -0.5], [0.2, 0.7]])
+def test_fusion_rejects_weights_that_are_not_a_mixture(weights):
+    with pytest.raises(ValueError, match="summing to 1"):
+        fuse([np.zeros((1, 2)), np.zeros((1, 2))], [1.0, 1.0], weights)
+
+
 # --- a trained bundle ---------------------------------------------------------------------
 
 
@@ -118,7 +137,9 @@ def test_bundle_describes_a_hybrid_model(hybrid_bundle_dir):
     predictor = load_predictor(hybrid_bundle_dir)
     assert isinstance(predictor, HybridPredictor) and predictor.kind == "hybrid"
     info = json.loads((predictor.path / "bundle.json").read_text(encoding="utf-8"))
-    assert set(info["model"]) == {"lstm", "ngrams", "member_temperatures"}
+    assert set(info["model"]) == {"lstm", "ngrams", "member_temperatures", "member_weights"}
+    weights = info["model"]["member_weights"]
+    assert weights["lstm"] + weights["ngram"] == pytest.approx(1.0) and predictor.member_weights == [weights["lstm"], weights["ngram"]]
     assert info["model"]["ngrams"] == {"word_ngrams": [1, 2], "char_ngrams": [1, 4], "min_df": 2}
     assert info["model"]["lstm"]["network"] == FIXTURE_CONFIG.model.to_dict()
     assert all(t > 0 for t in predictor.member_temperatures) and predictor.temperature > 0
@@ -151,10 +172,11 @@ def test_served_probabilities_are_keras_and_scikit_learn_fused(hybrid_bundle_dir
     assert list(svm.classes_) == predictor.categories
     decision = svm.decision_function(stacked_features(vectorizers, valid.tokens, valid.cleaned))
     np.testing.assert_allclose(linear_scores, decision, rtol=0, atol=1e-5)
-    # Served: softmax(log(mean_m softmax(s_m / T_m)) / T).
+    # Served: softmax(log(sum_m w_m softmax(s_m / T_m)) / T).
     t_lstm, t_linear = predictor.member_temperatures
-    mean = (softmax(np.log(keras_probabilities) / t_lstm, axis=1) + softmax(decision / t_linear, axis=1)) / 2
-    expected = softmax(np.log(mean) / predictor.temperature, axis=1)
+    w_lstm, w_linear = predictor.member_weights
+    mixture = w_lstm * softmax(np.log(keras_probabilities) / t_lstm, axis=1) + w_linear * softmax(decision / t_linear, axis=1)
+    expected = softmax(np.log(mixture) / predictor.temperature, axis=1)
     served = predictor.predict_proba(questions)
     assert served.dtype == np.float32
     np.testing.assert_allclose(served, expected, rtol=0, atol=1e-5)
@@ -180,6 +202,29 @@ def test_analysis_marks_words_the_lstm_member_does_not_know(hybrid_bundle_dir):
     assert analysis.tokens == ["パスワード", "を", "忘れ", "まし", "た", "xyzzy"]
     assert analysis.out_of_vocabulary == [False, False, False, False, False, True]
     assert analysis.truncated == 0
+
+
+def test_bundle_without_weights_fuses_with_equal_weights(hybrid_bundle_dir, tmp_path):
+    """Bundles written before the weights existed serve the plain mean, as they were evaluated."""
+    old = tmp_path / "old"
+    shutil.copytree(load_predictor(hybrid_bundle_dir).path, old)
+    info = json.loads((old / "bundle.json").read_text(encoding="utf-8"))
+    del info["model"]["member_weights"]
+    (old / "bundle.json").write_text(json.dumps(info, ensure_ascii=False), encoding="utf-8")
+    predictor = load_predictor(old)
+    assert predictor.member_weights == [0.5, 0.5]
+    documents = [predictor.prepare(q) for q in QUESTIONS]
+    np.testing.assert_array_equal(predictor.logits(documents), fuse(predictor.member_logits(documents), predictor.member_temperatures))
+
+
+def test_weights_that_are_not_a_mixture_are_a_damaged_bundle(hybrid_bundle_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(load_predictor(hybrid_bundle_dir).path, broken)
+    info = json.loads((broken / "bundle.json").read_text(encoding="utf-8"))
+    info["model"]["member_weights"] = {"lstm": 0.9, "ngram": 0.9}
+    (broken / "bundle.json").write_text(json.dumps(info, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(BundleError, match="summing to 1"):
+        load_predictor(broken)
 
 
 def test_missing_ngram_file_is_named(hybrid_bundle_dir, tmp_path):

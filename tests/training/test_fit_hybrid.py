@@ -19,7 +19,8 @@ from tests.paths import SAMPLE_TICKETS
 from tests.routing.test_hybrid import FIXTURE_CONFIG
 from training.config import TrainConfig
 from training.data import prepare_examples, split_holdout
-from training.fit_hybrid import fit_featurizer, fit_linear, holdout_documents
+from routing.hybrid import fuse
+from training.fit_hybrid import LSTM_WEIGHTS, fit_featurizer, fit_linear, fit_member_weights, holdout_documents
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,10 @@ def test_configs_stored_before_the_hybrid_read_with_its_defaults():
     assert TrainConfig().kind == "hybrid" and TrainConfig.from_dict(old).kind == "lstm"
 
 
-@pytest.mark.parametrize("fields, message", [({"linear_c": 0.0}, "linear_c"), ({"linear_class_weight": "auto"}, "linear_class_weight")])
+@pytest.mark.parametrize(
+    "fields, message",
+    [({"linear_c": 0.0}, "linear_c"), ({"linear_class_weight": "auto"}, "linear_class_weight"), ({"lstm_weight": 1.5}, "lstm_weight")],
+)
 def test_config_rejects_bad_linear_settings(fields, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(kind="hybrid", **fields)
@@ -92,3 +96,63 @@ def test_member_temperatures_are_fitted_on_the_holdout(hybrid_bundle_dir, exampl
     np.testing.assert_allclose(predictor.member_temperatures, refitted, rtol=1e-6)
     # The final temperature is fitted on the fused logits of the same questions.
     assert predictor.temperature == pytest.approx(fit_temperature(predictor.logits(documents), labels), rel=1e-6)
+
+
+# --- fusion weights -------------------------------------------------------------------------
+
+
+def _member_scores(rng: np.random.Generator, labels: np.ndarray, strength: float) -> np.ndarray:
+    """``[n, 3]`` scores: noise plus ``strength`` on the true category."""
+    scores = rng.normal(size=(len(labels), 3))
+    scores[np.arange(len(labels)), labels] += strength
+    return scores
+
+
+def test_weights_favour_the_member_that_knows_the_categories():
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 3, size=600)
+    informed, noise = _member_scores(rng, labels, 3.0), rng.normal(size=(600, 3))
+    weights, tried = fit_member_weights([noise, informed], [1.0, 1.0], labels)
+    assert weights == {"lstm": 0.1, "ngram": 0.9} and set(tried) == set(LSTM_WEIGHTS)
+    assert tried[0.1] == max(tried.values()) > tried[0.5] > tried[0.9]
+    weights, _ = fit_member_weights([informed, noise], [1.0, 1.0], labels)
+    assert weights == {"lstm": 0.9, "ngram": pytest.approx(0.1)}
+
+
+def test_equal_members_keep_equal_weights():
+    """With identical members every weight scores the same, and the grid's first (0.5) wins."""
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, size=200)
+    scores = _member_scores(rng, labels, 1.0)
+    weights, tried = fit_member_weights([scores, scores.copy()], [1.0, 1.0], labels)
+    assert weights == {"lstm": 0.5, "ngram": 0.5} and len(set(tried.values())) == 1
+
+
+def test_the_chosen_weight_scores_its_holdout_macro_f1():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(11)
+    labels = rng.integers(0, 3, size=300)
+    lstm, ngram = _member_scores(rng, labels, 1.2), _member_scores(rng, labels, 1.5)
+    weights, tried = fit_member_weights([lstm, ngram], [0.8, 1.3], labels, grid=(0.5, 0.25, 0.75))
+    for w, score in tried.items():
+        assert score == f1_score(labels, fuse([lstm, ngram], [0.8, 1.3], [w, 1 - w]).argmax(axis=1), average="macro")
+    assert tried[weights["lstm"]] == max(tried.values())
+
+
+@pytest.mark.parametrize("grid, n, message", [((), 5, "weights to try"), ((0.5,), 0, "holdout questions"), ((1.2,), 5, "between 0 and 1")])
+def test_weight_search_rejects_bad_grids(grid, n, message):
+    with pytest.raises(ValueError, match=message):
+        fit_member_weights([np.zeros((n, 2)), np.zeros((n, 2))], [1.0, 1.0], np.zeros(n, dtype=np.int64), grid=grid)
+
+
+def test_member_weights_are_chosen_on_the_holdout(hybrid_bundle_dir, examples):
+    """The bundle's weights are the holdout macro-F1's choice (as ``train`` splits the data)."""
+    config = FIXTURE_CONFIG
+    train_idx, _ = train_test_split(np.arange(len(examples)), test_size=config.validation_fraction, stratify=examples.labels,
+                                    random_state=config.seed)
+    _, holdout = split_holdout(examples.subset(sorted(train_idx)), config.holdout_fraction, config.seed)
+    predictor = load_predictor(hybrid_bundle_dir)
+    documents, labels = holdout_documents(holdout, predictor.categories)
+    weights, _ = fit_member_weights(predictor.member_logits(documents), predictor.member_temperatures, labels)
+    assert predictor.member_weights == [weights["lstm"], weights["ngram"]]
