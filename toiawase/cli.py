@@ -97,6 +97,8 @@ _model_defaults = ModelConfig()
               help="Two top probabilities closer than this make a question ambiguous (review).")
 @click.option("--lstm-weight", type=click.FloatRange(0, 1),
               help="Kind hybrid: the LSTM member's weight in the fusion, the n-gram member gets the rest (default: chosen on the holdout by macro-F1).")
+@click.option("--holdout-groups", metavar="REGEX",
+              help="Hold out whole conversations: a regular expression whose first group, searched in each ticket id, names its conversation (e.g. '^(.+)_turn_\\d+$').")
 @click.option("--tensorboard", type=click.Path(file_okay=False), help="Write TensorBoard logs of the training to this directory.")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines.")
 @click.option("--encoding", help=_ENCODING_HELP)
@@ -106,7 +108,10 @@ def train(data, dev, out, fmt, text_column, label_column, skip_bad_rows, quiet, 
     model_fields = {"rnn", "units", "layers", "embedding_dim", "bidirectional", "pooling", "dropout"}
     model_config = replace(_model_defaults, **{k: options.pop(k) for k in model_fields})
     keep = tuple(c.strip() for c in options.pop("keep_categories").split(",") if c.strip())
-    config = replace(_defaults, model=model_config, keep_categories=keep, **options)
+    try:
+        config = replace(_defaults, model=model_config, keep_categories=keep, **options)
+    except ValueError as exc:
+        _fail(str(exc))
     from toiawase.quiet import hide_library_logs
 
     with hide_library_logs(enabled=not _verbose(verbose)):

@@ -7,6 +7,7 @@ which serving needs too, is :class:`routing.lstm.ModelConfig`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 
 from routing.lstm import ModelConfig
@@ -54,6 +55,14 @@ class TrainConfig:
         holdout_fraction: share of the training data held out (stratified) for early stopping,
             calibration and the review threshold, so that none of them is fitted on the
             evaluation data (Guo et al. 2017 fit the temperature on such a validation set).
+        holdout_groups: a regular expression whose first group, searched in each ticket's id,
+            names the conversation (thread, dialogue) the ticket belongs to, e.g.
+            ``^(.+)_turn_\\d+$``; the holdout then takes whole conversations (scikit-learn's
+            ``StratifiedGroupKFold``), as a dev or test split made by conversation does. Turns
+            of one conversation share names and details, so a holdout that splits them rates a
+            memorising model too well (on jmultiwoz it preferred the LSTM where dev did not;
+            BENCHMARKS.md). ``None``: questions are held out one by one. Ids it does not match
+            are their own group.
         target_precision: the review threshold is the lowest whose automatically routed holdout
             questions are at least this precise (:mod:`routing.review`).
         review_margin: the two top probabilities closer than this are "ambiguous" (Rasa's
@@ -73,7 +82,8 @@ class TrainConfig:
 
     Raises:
         ValueError: for an unknown ``kind`` or ``linear_class_weight``, ``linear_c ≤ 0``, or an
-            ``lstm_weight`` outside ``[0, 1]``.
+            ``lstm_weight`` outside ``[0, 1]``, or a ``holdout_groups`` that is not a regular
+            expression with a group.
     """
 
     kind: str = "hybrid"
@@ -93,6 +103,7 @@ class TrainConfig:
     max_seq_len: int = 200
     validation_fraction: float = 0.2
     holdout_fraction: float = 0.1
+    holdout_groups: str | None = None
     target_precision: float = 0.95
     review_margin: float = 0.1
     scope_quantile: float = 0.95
@@ -113,6 +124,13 @@ class TrainConfig:
             raise ValueError(f"linear_c must be positive, not {self.linear_c}")
         if self.lstm_weight is not None and not 0.0 <= self.lstm_weight <= 1.0:
             raise ValueError(f"lstm_weight must be between 0 and 1, not {self.lstm_weight}")
+        if self.holdout_groups is not None:
+            try:
+                groups = re.compile(self.holdout_groups).groups
+            except re.error as exc:
+                raise ValueError(f"holdout_groups {self.holdout_groups!r} is not a regular expression: {exc}") from None
+            if groups < 1:
+                raise ValueError(f"holdout_groups {self.holdout_groups!r} needs a group, e.g. ^(.+)_turn_\\d+$")
 
     def to_dict(self) -> dict:
         """Return a JSON-serialisable dict (the model and n-gram configs nested under ``"model"``, ``"ngrams"``)."""

@@ -7,6 +7,8 @@ unless the caller asked to skip bad rows.
 
 from __future__ import annotations
 
+import re
+
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -182,17 +184,24 @@ def load_training_data(
         )
         train, valid = examples.subset(sorted(train_idx)), examples.subset(sorted(valid_idx))
         validation = f"stratified {config.validation_fraction:g} of the training file"
-    train, holdout = split_holdout(train, config.holdout_fraction, config.seed)
+    train, holdout = split_holdout(train, config.holdout_fraction, config.seed, config.holdout_groups)
     return TrainingData(train, holdout, valid, categories, validation, before_merge, category_counts(examples.labels), drops)
 
 
-def split_holdout(examples: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
+def split_holdout(examples: Examples, fraction: float, seed: int, groups: str | None = None) -> tuple[Examples, Examples]:
     """Split ``examples`` into (fit, holdout): a seeded ``fraction`` held out, stratified by category.
 
     Categories with a single example stay in the fit part (a stratified split needs two of each);
     the holdout has at least one example of every other category. With fewer than two examples
     per category overall, or ``fraction`` 0, the holdout is empty (callers then fall back on the
     evaluation data and say so).
+
+    With ``groups`` (a regular expression, :attr:`training.config.TrainConfig.holdout_groups`),
+    whole conversations are held out: the first group of its search in each ticket's id names
+    the conversation (an id it does not match is its own), and the holdout is one fold of
+    scikit-learn's ``StratifiedGroupKFold(n_splits=round(1 / fraction), shuffle=True)``, which
+    keeps the categories' shares as well as whole groups allow. If that fold misses a category
+    the fit part has, the split falls back on questions one by one (the same as without groups).
     """
     counts = category_counts(examples.labels)
     splittable = [i for i, label in enumerate(examples.labels) if counts[label] >= 2]
@@ -200,6 +209,11 @@ def split_holdout(examples: Examples, fraction: float, seed: int) -> tuple[Examp
     categories = {examples.labels[i] for i in splittable}
     if fraction <= 0 or not splittable or n_holdout < len(categories) or len(splittable) - n_holdout < len(categories):
         return examples, examples.subset([])
+    if groups is not None:
+        grouped = _group_holdout(examples, splittable, fraction, seed, re.compile(groups))
+        if grouped is not None:
+            held = set(grouped)
+            return examples.subset([i for i in range(len(examples)) if i not in held]), examples.subset(sorted(held))
     from sklearn.model_selection import train_test_split
 
     fit_idx, holdout_idx = train_test_split(
@@ -207,3 +221,27 @@ def split_holdout(examples: Examples, fraction: float, seed: int) -> tuple[Examp
     )
     held = set(holdout_idx.tolist())
     return examples.subset([i for i in range(len(examples)) if i not in held]), examples.subset(sorted(held))
+
+
+def _group_holdout(examples: Examples, splittable: list[int], fraction: float, seed: int, pattern: re.Pattern) -> list[int] | None:
+    """The indices of one ``StratifiedGroupKFold`` fold of ``splittable`` by conversation, or ``None``
+    when there are too few conversations or the fold misses a category (see :func:`split_holdout`)."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    def conversation(ticket_id: str) -> str:
+        found = pattern.search(ticket_id)
+        return found.group(1) if found and found.group(1) is not None else ticket_id
+
+    keys = [conversation(examples.tickets[i].id) for i in splittable]
+    labels = [examples.labels[i] for i in splittable]
+    n_splits = max(2, round(1 / fraction))
+    if len(set(keys)) < n_splits:
+        return None
+    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    _, held = next(folds.split(np.zeros(len(splittable)), labels, keys))
+    in_fold = set(held.tolist())
+    held_labels = {labels[i] for i in in_fold}
+    fit_labels = {labels[i] for i in range(len(labels)) if i not in in_fold}
+    if held_labels != set(labels) or fit_labels != set(labels):
+        return None
+    return [splittable[i] for i in held]

@@ -265,6 +265,19 @@ def broken_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     return out
 
 
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--holdout-groups", "(turn"], "error: holdout_groups '(turn' is not a regular expression: missing ), unterminated subpattern"),
+        (["--holdout-groups", "_turn_"], "error: holdout_groups '_turn_' needs a group"),
+    ],
+)
+def test_train_bad_setting_is_one_line_before_any_work(option, message, tmp_path):
+    result = invoke("train", "--data", str(SAMPLE), "--out", str(tmp_path / "models"), "--quiet", *option)
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "models").exists()
+
+
 @pytest.mark.parametrize("case", ["empty", "missing label column", "non-UTF-8", "one example", "only symbols"])
 def test_train_broken_input(case, tmp_path):
     path, starts = broken_files(tmp_path)[case]

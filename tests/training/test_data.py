@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from preprocessing.datasets import load_tickets
+from preprocessing.datasets import Ticket, load_tickets
 from preprocessing.errors import TicketFileError
 from preprocessing.pipeline import PreprocessSettings
 from training.config import TrainConfig
-from training.data import drop_rare_categories, prepare_examples
+from training.data import Examples, drop_rare_categories, prepare_examples, split_holdout
 from training.run import train
 
 SETTINGS = PreprocessSettings()
@@ -126,3 +127,63 @@ def test_train_keep_categories_must_exist(tmp_path):
     path = tsv(tmp_path / "t.tsv", BASE_ROWS)
     with pytest.raises(ValueError, match="not in the data: 配送"):
         train(path, tmp_path / "models", TrainConfig(keep_categories=("配送",)), log=lambda line: None, verbose=0)
+
+
+# --- the holdout, question by question or conversation by conversation ------------------------
+
+CONVERSATION = r"^(.+)_turn_\d+$"
+
+
+def conversations(n: int) -> Examples:
+    """``n`` conversations of three turns (ids ``d{k}_turn_{t}``), each turn in the category of
+    its conversation (k mod 3: アカウント, 支払い, 配送), so whole conversations are one category."""
+    names = ["アカウント", "支払い", "配送"]
+    tickets, labels = [], []
+    for k in range(n):
+        for t in range(3):
+            tickets.append(Ticket(id=f"d{k}_turn_{t}", question=f"質問{k}の{t}", category=names[k % 3], line=len(tickets) + 1))
+            labels.append(names[k % 3])
+    return Examples(tickets, [t.question for t in tickets], [[t.question] for t in tickets], labels)
+
+
+def conversation_of(ticket_id: str) -> str:
+    return ticket_id.split("_turn_")[0]
+
+
+def test_holdout_by_conversation_keeps_every_conversation_on_one_side():
+    examples = conversations(60)
+    fit, held = split_holdout(examples, 0.1, seed=5, groups=CONVERSATION)
+    fit_ids, held_ids = {conversation_of(t.id) for t in fit.tickets}, {conversation_of(t.id) for t in held.tickets}
+    assert not fit_ids & held_ids and len(fit) + len(held) == 180
+    assert len(held_ids) == 6 and len(held) == 18  # a tenth of the 60 conversations, all three turns of each
+    assert set(held.labels) == {"アカウント", "支払い", "配送"}
+    # The same seed gives the same split; question by question, conversations are cut in pieces.
+    assert [t.id for t in split_holdout(examples, 0.1, seed=5, groups=CONVERSATION)[1].tickets] == [t.id for t in held.tickets]
+    rest, by_question = split_holdout(examples, 0.1, seed=5)
+    assert len(by_question) == 18
+    assert {conversation_of(t.id) for t in by_question.tickets} & {conversation_of(t.id) for t in rest.tickets}
+
+
+def test_ids_the_pattern_does_not_match_are_their_own_conversation():
+    examples = conversations(30)
+    examples.tickets = [replace(t, id=f"T{i}") for i, t in enumerate(examples.tickets)]  # no conversation in the ids
+    fit, held = split_holdout(examples, 0.1, seed=1, groups=CONVERSATION)
+    assert len(held) == 9 and len(fit) == 81 and set(held.labels) == {"アカウント", "支払い", "配送"}
+
+
+def test_too_few_conversations_fall_back_on_questions_one_by_one():
+    examples = conversations(6)  # 6 conversations cannot make 10 folds
+    assert [t.id for t in split_holdout(examples, 0.1, seed=2, groups=CONVERSATION)[1].tickets] == [
+        t.id for t in split_holdout(examples, 0.1, seed=2)[1].tickets
+    ]
+
+
+@pytest.mark.parametrize("pattern, message", [("(", "not a regular expression"), ("_turn_", "needs a group")])
+def test_holdout_groups_must_be_a_pattern_with_a_group(pattern, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(holdout_groups=pattern)
+
+
+def test_holdout_groups_travel_with_the_configuration():
+    config = TrainConfig(holdout_groups=CONVERSATION)
+    assert TrainConfig.from_dict(config.to_dict()) == config and config.to_dict()["holdout_groups"] == CONVERSATION
