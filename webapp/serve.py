@@ -23,9 +23,11 @@ the access log prints the method and path, not the query string, and no request 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
@@ -33,6 +35,7 @@ from gunicorn.app.base import BaseApplication
 from webapp import settings
 from webapp.csrf import new_secret_key
 from webapp.feedback_store import check_url, database_url_for, probe, worker_exit
+from webapp.scheduling import BATCH_LOCK_CONFIG
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,8 @@ log = logging.getLogger(__name__)
 #: p99 1.4–1.5 s against 0.7 s with 8; README, "Load test"). Each thread adds its MeCab tagger
 #: and allocator arena: about 220 MB resident per worker under load with 4, 360 MB with 8.
 THREADS = 8
+#: OpenBLAS threads per worker (threadpoolctl), see :meth:`ToiawaseApplication.load`.
+BLAS_THREADS = 1
 #: The worker class: gthread that buffers whole requests first (:mod:`webapp.worker`).
 WORKER_CLASS = "webapp.worker.BufferingThreadWorker"
 #: Seconds a worker may spend on one request before gunicorn restarts it. A 1,000-question
@@ -83,6 +88,7 @@ class ToiawaseApplication(BaseApplication):
         contending inside OpenBLAS.
         """
         from gunicorn.http.errors import NoMoreData, ParseException
+        from threadpoolctl import threadpool_limits
 
         from webapp import create_app
         from webapp.errors import register_malformed_request_handler
@@ -90,6 +96,7 @@ class ToiawaseApplication(BaseApplication):
 
         configure_app_logging()
         sys.setswitchinterval(SWITCH_INTERVAL)
+        threadpool_limits(limits=BLAS_THREADS)
         app = create_app(self.app_config)
         register_malformed_request_handler(app, ParseException, NoMoreData)
         return app
@@ -181,8 +188,16 @@ def run_gunicorn(
         print(f"warning: {problem}\nwarning: questions are routed but not logged, and feedback answers 503, until the database "
               "can be opened and the server is restarted", file=sys.stderr)
     secret_key = os.environ.get(settings.ENV_SECRET_KEY) or new_secret_key()
-    app_config = {"MODEL_PATH": os.path.abspath(model), "THRESHOLD": threshold, "DB_URL": url, "SECRET_KEY": secret_key}
-    ToiawaseApplication(gunicorn_options(host, port, workers, worker_class, threads), app_config).run()
+    # The workers' shared batch lock (webapp.scheduling.BatchAdmission): made here, before the fork.
+    handle, lock_path = tempfile.mkstemp(prefix="toiawase-batch-", suffix=".lock")
+    os.close(handle)
+    app_config = {"MODEL_PATH": os.path.abspath(model), "THRESHOLD": threshold, "DB_URL": url, "SECRET_KEY": secret_key,
+                  BATCH_LOCK_CONFIG: lock_path}
+    try:
+        ToiawaseApplication(gunicorn_options(host, port, workers, worker_class, threads), app_config).run()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)
 
 
 def _fail(message: str) -> None:
