@@ -14,7 +14,12 @@ threads wait for it, and a single question that needs a few milliseconds waited 
   so that batches still progress under a steady stream of single questions;
 * the worker's interpreter switches threads every :data:`SWITCH_INTERVAL` seconds instead of
   5 ms (``sys.setswitchinterval``, set by :mod:`webapp.serve`), so a single question's thread
-  gets the interpreter back sooner from a batch chunk in progress.
+  gets the interpreter back sooner from a batch chunk in progress;
+* across the workers of one server, each chunk computes under one shared lock
+  (:class:`BatchAdmission`, a ``flock`` on a file that ``toiawase serve`` makes before gunicorn
+  forks): the per-worker rule cannot see the other worker, whose batch chunks took the core a
+  single question of this worker needed. At most one chunk computes at a time, so batches use
+  about one core and interactive requests never wait for the lock.
 
 Chosen by measurement over a separate low-priority process per worker for batches (``nice``
 +10, the request thread waiting on it): with 4 clients sending 100-question calls back to back,

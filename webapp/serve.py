@@ -40,11 +40,13 @@ from webapp.scheduling import BATCH_LOCK_CONFIG
 log = logging.getLogger(__name__)
 
 #: Threads per worker: requests handled at once by one worker (slow clients hold none, see
-#: :mod:`webapp.worker`). A batch waiting for single questions to pass holds a thread, so more
-#: than gthread's usual 4: with 4, single questions queued behind waiting batches (Locust mix:
-#: p99 1.4–1.5 s against 0.7 s with 8; README, "Load test"). Each thread adds its MeCab tagger
-#: and allocator arena: about 220 MB resident per worker under load with 4, 360 MB with 8.
-THREADS = 8
+#: :mod:`webapp.worker`). A batch waiting for its turn (:mod:`webapp.scheduling`) holds a thread,
+#: so there are as many threads as clients expected at once: with 8, single questions queued
+#: behind waiting batches for a free thread (Locust mix, 32 users: p99 810 ms with 8 threads,
+#: 190 ms with 24; README, "Load test"). A thread costs little memory: the MeCab dictionary is
+#: mapped once per process (:mod:`preprocessing.tokenizer`); 186 MB resident per worker after
+#: the Locust mix with 32 threads.
+THREADS = 32
 #: OpenBLAS threads per worker (threadpoolctl), see :meth:`ToiawaseApplication.load`.
 BLAS_THREADS = 1
 #: The worker class: gthread that buffers whole requests first (:mod:`webapp.worker`).
@@ -82,10 +84,11 @@ class ToiawaseApplication(BaseApplication):
         body errors answered 400, the interpreter's switch interval
         (:data:`webapp.scheduling.SWITCH_INTERVAL`).
 
-        OpenBLAS keeps its default thread pool here: limited to one thread (as the batch workers
-        of ``routing.batch`` are), four concurrent clients saw p50 9.7 ms instead of
-        2.8 ms (``bench/latency.py --concurrency 4``), the gthread worker's threads then
-        contending inside OpenBLAS.
+        OpenBLAS is limited to :data:`BLAS_THREADS` (threadpoolctl), as the batch workers of
+        ``routing.batch`` are: the model's matrices are small, and OpenBLAS's second thread
+        spins on the other core, which the other worker needs. Form POST (occlusion evidence
+        and similar tickets) took 17.9 ms of CPU with one BLAS thread against 26.9 ms with
+        OpenBLAS's default two (in-process Flask test client, demo hybrid model).
         """
         from gunicorn.http.errors import NoMoreData, ParseException
         from threadpoolctl import threadpool_limits
