@@ -42,10 +42,11 @@ log = logging.getLogger(__name__)
 #: Threads per worker: requests handled at once by one worker (slow clients hold none, see
 #: :mod:`webapp.worker`). A batch waiting for its turn (:mod:`webapp.scheduling`) holds a thread,
 #: so there are as many threads as clients expected at once: with 8, single questions queued
-#: behind waiting batches for a free thread (Locust mix, 32 users: p99 810 ms with 8 threads,
-#: 190 ms with 24; README, "Load test"). A thread costs little memory: the MeCab dictionary is
-#: mapped once per process (:mod:`preprocessing.tokenizer`); 186 MB resident per worker after
-#: the Locust mix with 32 threads.
+#: behind waiting batches for a free thread: single-question p99 810 ms with 8 threads, 190 ms
+#: with 24 (``bench/loadtest/run.py --users 32 --duration 20``, with the cross-worker batch lock,
+#: 1-min load average 1.28 and 0.91 before the runs). A thread costs little memory: the MeCab
+#: dictionary is mapped once per process (:mod:`preprocessing.tokenizer`); 190 MB resident per
+#: worker after that run with 32 threads (README, "Load test").
 THREADS = 32
 #: OpenBLAS threads per worker (threadpoolctl), see :meth:`ToiawaseApplication.load`.
 BLAS_THREADS = 1
