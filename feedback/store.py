@@ -45,6 +45,7 @@ from feedback.models import (
     Prediction,
 )
 from feedback.privacy import check_masked
+from feedback.writer_lock import WriterLock
 
 #: Header of :meth:`FeedbackStore.export_tsv`: the classic ticket export's four columns.
 TSV_HEADER = ("id", "question", "answer", "category")
@@ -149,10 +150,12 @@ class FeedbackStore:
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._writer = sessionmaker(write_engine(engine), expire_on_commit=False)
         # SQLite has one writer at a time per database (SQLite docs, "Write-Ahead Logging",
-        # "Concurrency"): this process's threads queue on a lock, in order, instead of polling
-        # the file lock through the busy handler; other processes still meet the busy timeout.
+        # "Concurrency"): writers queue on a lock, threads and processes alike, instead of polling
+        # the file lock through the busy handler (feedback.writer_lock).
+        database = sqlite_path(engine.url)
         self._write_lock: contextlib.AbstractContextManager[Any] = (
-            threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+            WriterLock(database) if database is not None
+            else threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
 
     # -- lifecycle ---------------------------------------------------------------------------

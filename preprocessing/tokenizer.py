@@ -15,7 +15,14 @@ Placeholders from cleaning (``<EMAIL>``, ``<URL>``, ...) are kept as single toke
 being split into ``<``, ``EMAIL``, ``>``.
 
 A ``MeCab.Tagger`` is not safe to share between threads, so each thread builds its own on first
-use (``threading.local``); gunicorn threads and Python's thread pools are therefore safe.
+use (``threading.local``); gunicorn threads and Python's thread pools are therefore safe. The
+taggers of one process are made from one ``MeCab.Model`` per token form, which holds the
+dictionary and is shared by threads (MeCab's documented multi-thread use: one thread-safe
+``Model``, one ``Tagger`` per thread from ``Model.createTagger``): the 190 MB ``sys.dic`` and
+70 MB ``matrix.bin`` of unidic-lite are mapped once per process instead of once per thread. With
+a ``Tagger`` per thread built on its own, a server worker with 24 threads had 580–670 MB of
+file-backed resident memory (``RssFile``, the dictionary pages counted once per mapping) after
+12 s of mixed requests.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ TOKEN_FORMS: tuple[str, ...] = ("surface", "base")
 _ORTH_BASE_FIELD = 10
 
 _local = threading.local()
+# The process's MeCab.Model per token form (made once, under _models_lock; read-only afterwards).
+_models: dict[str, "MeCab.Model"] = {}
+_models_lock = threading.Lock()
 
 
 def _dictionary_args() -> str:
@@ -47,11 +57,20 @@ def _tagger(form: str) -> "MeCab.Tagger":
         cache = _local.taggers = {}
     tagger = cache.get(form)
     if tagger is None:
-        args = _dictionary_args()
-        if form == "surface":
-            args += " -Owakati"
-        tagger = cache[form] = MeCab.Tagger(args)
+        tagger = cache[form] = _model(form).createTagger()
     return tagger
+
+
+def _model(form: str) -> "MeCab.Model":
+    """The process's ``MeCab.Model`` for ``form`` (the dictionary, shared by every thread's Tagger)."""
+    with _models_lock:
+        model = _models.get(form)
+        if model is None:
+            args = _dictionary_args()
+            if form == "surface":
+                args += " -Owakati"
+            model = _models[form] = MeCab.Model(args)
+        return model
 
 
 def _wakati_parser():

@@ -246,7 +246,7 @@ def predict(model, top_k, jsonl, text_column, batch_size, jobs, encoding, file) 
 @click.option("--worker-class", default="buffering", show_default=True,
               help="gunicorn worker class: 'buffering' (reads whole requests before a thread handles them: "
                    "slow clients hold no thread) or any gunicorn worker class, e.g. 'gthread'.")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1), help="Threads per worker.")
+@click.option("--threads", default=32, show_default=True, type=click.IntRange(1), help="Threads per worker.")
 def serve(model, host, port, workers, threshold, db, worker_class, threads) -> None:
     """Serve the web app and JSON API with gunicorn (each worker loads the bundle after fork).
 

@@ -14,7 +14,12 @@ threads wait for it, and a single question that needs a few milliseconds waited 
   so that batches still progress under a steady stream of single questions;
 * the worker's interpreter switches threads every :data:`SWITCH_INTERVAL` seconds instead of
   5 ms (``sys.setswitchinterval``, set by :mod:`webapp.serve`), so a single question's thread
-  gets the interpreter back sooner from a batch chunk in progress.
+  gets the interpreter back sooner from a batch chunk in progress;
+* across the workers of one server, each chunk computes under one shared lock
+  (:class:`BatchAdmission`, a ``flock`` on a file that ``toiawase serve`` makes before gunicorn
+  forks): the per-worker rule cannot see the other worker, whose batch chunks took the core a
+  single question of this worker needed. At most one chunk computes at a time, so batches use
+  about one core and interactive requests never wait for the lock.
 
 Chosen by measurement over a separate low-priority process per worker for batches (``nice``
 +10, the request thread waiting on it): with 4 clients sending 100-question calls back to back,
@@ -25,9 +30,12 @@ process, for the same batch throughput (8.5 and 9.6 calls/s; ``bench/latency.py 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from flask import Flask, current_app, g
@@ -43,9 +51,42 @@ MAX_YIELD = 0.02
 SWITCH_INTERVAL = 0.001
 
 EXTENSION = "toiawase.scheduler"
+#: Flask config key: the path of the lock file shared by the workers of one server (``None``:
+#: batches are limited per worker only). Set by :func:`webapp.serve.run_gunicorn`.
+BATCH_LOCK_CONFIG = "BATCH_LOCK_PATH"
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+class BatchAdmission:
+    """At most one batch chunk computing at a time across every process that opens ``path``.
+
+    A ``flock(2)`` exclusive lock on the file ``path``, taken on a descriptor opened for each
+    chunk: ``flock`` locks belong to the open file description, so two threads of one worker, or
+    two workers, exclude each other alike (Linux ``flock(2)``), and the kernel drops the lock of
+    a worker that dies while holding it (gunicorn's timeout kills with SIGKILL), so no batch can
+    wait forever on a dead worker. Waiting in ``flock`` releases the interpreter lock.
+
+    Args:
+        path: the lock file (created if missing; its content is never read or written).
+
+    Raises:
+        OSError: from :meth:`admitted` when the file cannot be opened or created.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path)
+
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[None]:
+        """Hold the lock for the ``with`` block: blocks while another chunk, in any process, holds it."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the last descriptor of the open file description unlocks it
 
 
 class BatchScheduler:
@@ -54,16 +95,19 @@ class BatchScheduler:
     Args:
         chunk: items per chunk of a batch (≥ 1).
         max_yield: seconds a chunk waits at most for interactive requests (≥ 0).
+        admission: the lock shared by the server's workers that each chunk computes under
+            (:class:`BatchAdmission`); ``None``: chunks of different workers run at once.
 
     Raises:
         ValueError: for a chunk under 1 or a negative ``max_yield``.
     """
 
-    def __init__(self, chunk: int = CHUNK, max_yield: float = MAX_YIELD) -> None:
+    def __init__(self, chunk: int = CHUNK, max_yield: float = MAX_YIELD, admission: BatchAdmission | None = None) -> None:
         if chunk < 1 or max_yield < 0:
             raise ValueError("chunk must be at least 1 and max_yield at least 0")
         self.chunk = chunk
         self.max_yield = max_yield
+        self.admission = admission
         self._idle = threading.Condition()
         self._interactive = 0
 
@@ -109,7 +153,11 @@ class BatchScheduler:
             results: list[R] = []
             for start in range(0, len(items), self.chunk):
                 self.give_way()
-                results.extend(work(items[start:start + self.chunk]))
+                if self.admission is None:
+                    results.extend(work(items[start:start + self.chunk]))
+                    continue
+                with self.admission.admitted():
+                    results.extend(work(items[start:start + self.chunk]))
             return results
         finally:
             if interactive:
@@ -117,8 +165,14 @@ class BatchScheduler:
 
 
 def init_app(app: Flask, scheduler: BatchScheduler | None = None) -> BatchScheduler:
-    """Count ``app``'s requests as interactive and keep its scheduler in ``app.extensions``."""
-    scheduler = scheduler or BatchScheduler()
+    """Count ``app``'s requests as interactive and keep its scheduler in ``app.extensions``.
+
+    Without a ``scheduler``, a new one whose chunks take the lock file of the config's
+    :data:`BATCH_LOCK_CONFIG` if set (:class:`BatchAdmission`).
+    """
+    if scheduler is None:
+        lock_path = app.config.get(BATCH_LOCK_CONFIG)
+        scheduler = BatchScheduler(admission=BatchAdmission(lock_path) if lock_path else None)
     app.extensions[EXTENSION] = scheduler
     app.before_request(_begin)
     app.teardown_request(_end)

@@ -23,9 +23,11 @@ the access log prints the method and path, not the query string, and no request 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
@@ -33,15 +35,21 @@ from gunicorn.app.base import BaseApplication
 from webapp import settings
 from webapp.csrf import new_secret_key
 from webapp.feedback_store import check_url, database_url_for, probe, worker_exit
+from webapp.scheduling import BATCH_LOCK_CONFIG
 
 log = logging.getLogger(__name__)
 
 #: Threads per worker: requests handled at once by one worker (slow clients hold none, see
-#: :mod:`webapp.worker`). A batch waiting for single questions to pass holds a thread, so more
-#: than gthread's usual 4: with 4, single questions queued behind waiting batches (Locust mix:
-#: p99 1.4–1.5 s against 0.7 s with 8; README, "Load test"). Each thread adds its MeCab tagger
-#: and allocator arena: about 220 MB resident per worker under load with 4, 360 MB with 8.
-THREADS = 8
+#: :mod:`webapp.worker`). A batch waiting for its turn (:mod:`webapp.scheduling`) holds a thread,
+#: so there are as many threads as clients expected at once: with 8, single questions queued
+#: behind waiting batches for a free thread: single-question p99 810 ms with 8 threads, 190 ms
+#: with 24 (``bench/loadtest/run.py --users 32 --duration 20``, with the cross-worker batch lock,
+#: 1-min load average 1.28 and 0.91 before the runs). A thread costs little memory: the MeCab
+#: dictionary is mapped once per process (:mod:`preprocessing.tokenizer`); 190 MB resident per
+#: worker after that run with 32 threads (README, "Load test").
+THREADS = 32
+#: OpenBLAS threads per worker (threadpoolctl), see :meth:`ToiawaseApplication.load`.
+BLAS_THREADS = 1
 #: The worker class: gthread that buffers whole requests first (:mod:`webapp.worker`).
 WORKER_CLASS = "webapp.worker.BufferingThreadWorker"
 #: Seconds a worker may spend on one request before gunicorn restarts it. A 1,000-question
@@ -77,12 +85,14 @@ class ToiawaseApplication(BaseApplication):
         body errors answered 400, the interpreter's switch interval
         (:data:`webapp.scheduling.SWITCH_INTERVAL`).
 
-        OpenBLAS keeps its default thread pool here: limited to one thread (as the batch workers
-        of ``routing.batch`` are), four concurrent clients saw p50 9.7 ms instead of
-        2.8 ms (``bench/latency.py --concurrency 4``), the gthread worker's threads then
-        contending inside OpenBLAS.
+        OpenBLAS is limited to :data:`BLAS_THREADS` (threadpoolctl), as the batch workers of
+        ``routing.batch`` are: the model's matrices are small, and OpenBLAS's second thread
+        spins on the other core, which the other worker needs. Form POST (occlusion evidence
+        and similar tickets) took 17.9 ms of CPU with one BLAS thread against 26.9 ms with
+        OpenBLAS's default two (in-process Flask test client, demo hybrid model).
         """
         from gunicorn.http.errors import NoMoreData, ParseException
+        from threadpoolctl import threadpool_limits
 
         from webapp import create_app
         from webapp.errors import register_malformed_request_handler
@@ -90,6 +100,7 @@ class ToiawaseApplication(BaseApplication):
 
         configure_app_logging()
         sys.setswitchinterval(SWITCH_INTERVAL)
+        threadpool_limits(limits=BLAS_THREADS)
         app = create_app(self.app_config)
         register_malformed_request_handler(app, ParseException, NoMoreData)
         return app
@@ -181,8 +192,16 @@ def run_gunicorn(
         print(f"warning: {problem}\nwarning: questions are routed but not logged, and feedback answers 503, until the database "
               "can be opened and the server is restarted", file=sys.stderr)
     secret_key = os.environ.get(settings.ENV_SECRET_KEY) or new_secret_key()
-    app_config = {"MODEL_PATH": os.path.abspath(model), "THRESHOLD": threshold, "DB_URL": url, "SECRET_KEY": secret_key}
-    ToiawaseApplication(gunicorn_options(host, port, workers, worker_class, threads), app_config).run()
+    # The workers' shared batch lock (webapp.scheduling.BatchAdmission): made here, before the fork.
+    handle, lock_path = tempfile.mkstemp(prefix="toiawase-batch-", suffix=".lock")
+    os.close(handle)
+    app_config = {"MODEL_PATH": os.path.abspath(model), "THRESHOLD": threshold, "DB_URL": url, "SECRET_KEY": secret_key,
+                  BATCH_LOCK_CONFIG: lock_path}
+    try:
+        ToiawaseApplication(gunicorn_options(host, port, workers, worker_class, threads), app_config).run()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)
 
 
 def _fail(message: str) -> None:

@@ -7,12 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import unidic_lite
 
 from preprocessing import tokenizer
 from preprocessing.cleaning import PLACEHOLDERS
 from preprocessing.datasets import load_tickets
 from preprocessing.pipeline import PreprocessSettings, clean_text
-from preprocessing.tokenizer import tokenize
+from preprocessing.tokenizer import TOKEN_FORMS, tokenize
 from tests.paths import SAMPLE_TICKETS
 
 SAMPLE = SAMPLE_TICKETS
@@ -112,3 +113,29 @@ def test_each_thread_gets_its_own_tagger():
     assert all(same_within_thread)
     assert len({id(t) for t in taggers}) == n
     assert all(t is not tokenizer._tagger("surface") for t in taggers)  # nor the main thread's
+
+
+def test_the_threads_taggers_share_one_mapping_of_the_dictionary():
+    n = 8
+    tokenized = threading.Barrier(n + 1)
+    counted = threading.Event()
+
+    def worker() -> None:
+        for form in TOKEN_FORMS:
+            tokenize("配送状況を確認したい", form)
+        tokenized.wait(timeout=30)
+        counted.wait(timeout=30)  # alive, so its taggers (thread-locals) still exist while counting
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    try:
+        tokenized.wait(timeout=30)
+        sys_dic = str(Path(unidic_lite.DICDIR) / "sys.dic")
+        mappings = [line for line in Path("/proc/self/maps").read_text().splitlines() if line.endswith(sys_dic)]
+    finally:
+        counted.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    # One Model per form maps the dictionary; 8 threads × 2 forms of own Taggers would map it 16 times.
+    assert 1 <= len(mappings) <= len(TOKEN_FORMS)
