@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from preprocessing.pipeline import Document
 from routing.bundle import read_arrays, read_json
@@ -123,16 +124,15 @@ class LinearMember:
         """Scores ``[n, C]`` float64: the sparse product ``features · coefᵀ + intercept``
         (scikit-learn's ``decision_function``, to about 1e-6).
 
-        Each question's product is computed from its non-zero features alone (``values ·
-        weights[ids]``, a few hundred rows of ``weights``), which for one question is several
-        times faster than building a SciPy sparse matrix and far faster than a float64 product,
-        which would convert the whole ``[F, C]`` float32 weight matrix on every call.
+        One sparse × dense product for the whole batch (SciPy's CSR kernel, which sums each
+        row's ``value · weights[column]`` over its non-zero features alone, so a question's
+        scores do not depend on the rest of the batch). The feature values are cast to the
+        weights' float32 for it: a float64 product would convert the whole ``[F, C]`` weight
+        matrix on every call.
         """
-        out = np.empty((len(documents), self.intercept.shape[0]), dtype=np.float64)
-        for i, document in enumerate(documents):
-            ids, values = self.featurizer.row(document)
-            out[i] = values.astype(self.weights.dtype) @ self.weights[ids]
-        return out + self.intercept
+        features = self.featurizer.transform(documents)
+        narrow = csr_matrix((features.data.astype(self.weights.dtype), features.indices, features.indptr), shape=features.shape)
+        return np.asarray(narrow @ self.weights, dtype=np.float64) + self.intercept
 
 
 def members_from_parts(parameters: dict, vocabulary: Sequence[str], ngrams: dict, arrays: dict[str, np.ndarray]) -> tuple[LSTMMember, LinearMember]:
