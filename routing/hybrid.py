@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy.sparse import csr_matrix
 
 from preprocessing.pipeline import Document
 from routing.bundle import read_arrays, read_json
@@ -120,19 +119,28 @@ class LinearMember:
         self.weights = np.ascontiguousarray(coef.T)  # [F, C]: a sparse row times it reads F rows
         self.intercept = intercept
 
-    def logits(self, documents: Sequence[Document]) -> np.ndarray:
+    def logits(self, documents: Sequence[Document], chunk: int = 256) -> np.ndarray:
         """Scores ``[n, C]`` float64: the sparse product ``features · coefᵀ + intercept``
         (scikit-learn's ``decision_function``, to about 1e-6).
 
-        One sparse × dense product for the whole batch (SciPy's CSR kernel, which sums each
-        row's ``value · weights[column]`` over its non-zero features alone, so a question's
-        scores do not depend on the rest of the batch). The feature values are cast to the
-        weights' float32 for it: a float64 product would convert the whole ``[F, C]`` weight
-        matrix on every call.
+        The batch's features come from one :meth:`routing.ngrams.NgramFeaturizer.features`
+        call; each question's product is the sum, in float64 and in column order, of
+        ``value · weights[column]`` over its non-zero features alone (``np.add.reduceat`` over
+        the rows of ``chunk`` questions at a time, a few MB), so a question's scores do not
+        depend on the rest of the batch. Only the rows read are converted from the float32
+        weights, never the whole ``[F, C]`` matrix.
         """
-        features = self.featurizer.transform(documents)
-        narrow = csr_matrix((features.data.astype(self.weights.dtype), features.indices, features.indptr), shape=features.shape)
-        return np.asarray(narrow @ self.weights, dtype=np.float64) + self.intercept
+        data, columns, indptr = self.featurizer.features(documents)
+        out = np.tile(self.intercept.astype(np.float64), (len(documents), 1))
+        for start in range(0, len(documents), chunk):
+            bounds = indptr[start : start + chunk + 1]
+            filled = np.flatnonzero(bounds[1:] > bounds[:-1])  # questions with a known n-gram
+            if len(filled) == 0:
+                continue
+            low, high = bounds[0], bounds[-1]
+            products = self.weights[columns[low:high]] * data[low:high, None]
+            out[start + filled] += np.add.reduceat(products, bounds[filled] - low, axis=0)
+        return out
 
 
 def members_from_parts(parameters: dict, vocabulary: Sequence[str], ngrams: dict, arrays: dict[str, np.ndarray]) -> tuple[LSTMMember, LinearMember]:

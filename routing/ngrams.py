@@ -130,25 +130,29 @@ def window_keys(ids: np.ndarray, lengths: np.ndarray, low: int, high: int, base:
         ``(sequence, key)``, int64 ``[M]`` each: for each window of non-zero ids ``a_1 … a_n``,
         its sequence's index and ``Σ a_i · base^(n−i)`` (Horner; injective over all lengths,
         since every digit is at least 1), shortest windows first.
+
+    A ``0`` is put between the sequences, so that no window that crosses into the next
+    sequence survives; the keys of all lengths are computed as one ``[high, N]`` array, a
+    fixed number of NumPy calls whatever the batch (one question costs tens of microseconds).
     """
-    n_ids = len(ids)
-    sequence = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-    # Symbols from each position to the end of its sequence, that position included.
-    remaining = np.repeat(np.cumsum(lengths), lengths) - np.arange(n_ids, dtype=np.int64)
-    keys, ok = np.zeros(n_ids, dtype=np.int64), np.ones(n_ids, dtype=bool)
-    found_sequences, found_keys = [], []
-    for n in range(1, min(high, n_ids) + 1):
-        # Windows of length n start at 0 … N−n: extend the windows of length n−1 by one symbol.
-        tail = ids[n - 1 :]
-        keys = keys[: len(tail)] * base + tail
-        ok = ok[: len(tail)] & (tail > 0)
-        if n >= low:
-            chosen = np.flatnonzero(ok & (remaining[: len(tail)] >= n))
-            found_sequences.append(sequence[chosen])
-            found_keys.append(keys[chosen])
-    if not found_keys:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(found_sequences), np.concatenate(found_keys)
+    if len(lengths) > 1:
+        ids = np.insert(ids, np.cumsum(lengths)[:-1], 0)
+    width = len(ids)
+    keys = np.zeros((high, width), dtype=np.int64)
+    ok = np.zeros((high, width), dtype=bool)
+    keys[0] = ids
+    np.greater(ids, 0, out=ok[0])
+    for n in range(2, min(high, width) + 1):
+        # Windows of length n start at 0 … width−n: those of length n−1, one symbol longer.
+        np.multiply(keys[n - 2, : width - n + 1], base, out=keys[n - 1, : width - n + 1])
+        keys[n - 1, : width - n + 1] += ids[n - 1 :]
+        np.logical_and(ok[n - 2, : width - n + 1], ok[0, n - 1 :], out=ok[n - 1, : width - n + 1])
+    chosen = np.flatnonzero(ok[low - 1 :])
+    found = keys[low - 1 :].ravel()[chosen]
+    if len(lengths) <= 1:
+        return np.zeros(len(found), dtype=np.int64), found
+    sequence = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths + 1)[:width]
+    return sequence[chosen % width], found
 
 
 class PackedTerms:
@@ -203,6 +207,10 @@ class PackedTerms:
         """
         if len(self.keys) == 0 or len(keys) == 0:
             return np.full(len(keys), -1, dtype=np.int64)
+        if len(keys) < 4096:  # a few questions: the sort would cost more than it saves
+            at = np.searchsorted(self.keys, keys)
+            np.minimum(at, len(self.keys) - 1, out=at)
+            return np.where(self.keys[at] == keys, self.columns[at], -1)
         distinct, back = np.unique(keys, return_inverse=True)
         at = np.searchsorted(self.keys, distinct)
         np.minimum(at, len(self.keys) - 1, out=at)
@@ -344,34 +352,50 @@ class NgramFeaturizer:
             keys = np.concatenate([keys, np.array(extra_keys, dtype=np.int64)])
         return rows, table.lookup(keys)
 
-    def transform(self, documents: Sequence[Document]) -> csr_matrix:
-        """The feature matrix ``[len(documents), n_features]``, float64 CSR with sorted column
-        indices (see the module docstring). Each row's blocks have L2 norm ``1 / sqrt(number of
-        blocks)`` each; a block with none of its n-grams known contributes nothing.
+    def features(self, documents: Sequence[Document]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The parts of :meth:`transform`'s CSR matrix: ``(data, indices, indptr)``, float64
+        ``[nnz]``, int64 ``[nnz]`` (ascending within a row), int64 ``[len(documents) + 1]``.
 
         One pass over the whole batch: the occurrences of known n-grams of every document are
-        found at once (:meth:`_found`), counted with one ``np.unique`` of ``row · F + column``,
-        weighted and normalised per (row, block) with ``np.bincount``. A row's values depend
-        on that document alone, so a batch gives each document the row it gets alone.
+        found at once (:meth:`_found`), counted with one sort of ``row · F + column``, weighted
+        and normalised per (row, block) with ``np.bincount``. A row's values depend on that
+        document alone, so a batch gives each document the row it gets alone.
         """
         n, width = len(documents), self.n_features
         rows, columns = [], []
         for block in self.blocks:
             r, c = self._found(block, documents)
             rows.append(r)
-            columns.append(c + self.offsets[block])
-        cells, tf = np.unique(np.concatenate(rows) * width + np.concatenate(columns), return_counts=True)
-        row = cells // width
-        column = cells - row * width
+            columns.append(c + self.offsets[block] if self.offsets[block] else c)
+        one = n == 1  # one question (serving): its row is 0, which saves a few NumPy calls
+        cells = np.sort(np.concatenate(columns) if one else np.concatenate(rows) * width + np.concatenate(columns))
+        # Distinct cells and their counts (np.unique's result, without its overhead per call).
+        first = np.flatnonzero(np.concatenate(([True], cells[1:] != cells[:-1]))) if len(cells) else np.zeros(0, dtype=np.int64)
+        tf = np.diff(np.append(first, len(cells)))
+        cells = cells[first]
+        row = np.zeros(len(cells), dtype=np.int64) if one else cells // width
+        column = cells if one else cells - row * width
         weights = (1.0 + np.log(tf)) * self._idf[column]  # sublinear tf × idf
-        group = row * len(self.blocks) + (np.searchsorted(self._block_starts, column, side="right") - 1)
+        group = row * len(self.blocks)
+        for start in self._block_starts[1:]:
+            group += column >= start  # the block of each column
         norms = np.sqrt(np.bincount(group, weights=weights * weights, minlength=n * len(self.blocks)))
         weights *= self.scale / norms[group]
         indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(row, minlength=n), out=indptr[1:])
-        return csr_matrix((weights, column, indptr), shape=(n, width))
+        if one:
+            indptr[1] = len(cells)
+        else:
+            np.cumsum(np.bincount(row, minlength=n), out=indptr[1:])
+        return weights, column, indptr
+
+    def transform(self, documents: Sequence[Document]) -> csr_matrix:
+        """The feature matrix ``[len(documents), n_features]``, float64 CSR with sorted column
+        indices (see the module docstring and :meth:`features`). Each row's blocks have L2 norm
+        ``1 / sqrt(number of blocks)`` each; a block with none of its n-grams known contributes
+        nothing."""
+        return csr_matrix(self.features(documents), shape=(len(documents), self.n_features))
 
     def row(self, document: Document) -> tuple[np.ndarray, np.ndarray]:
         """One question's non-zero features: column ids (int64, ascending) and values (float64)."""
-        features = self.transform([document])
-        return features.indices.astype(np.int64), features.data
+        values, columns, _ = self.features([document])
+        return columns, values

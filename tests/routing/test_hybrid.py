@@ -281,6 +281,6 @@ def test_a_batch_gives_each_question_its_own_ngram_scores(hybrid_bundle_dir):
         columns, values = predictor.linear.featurizer.row(document)
         assert np.array_equal(columns, features[i].indices) and np.array_equal(values, features[i].data)
     assert batch.std(axis=0).max() > 0.05  # the questions score differently: the comparison means something
-    # The scores are the sparse product with float64 features, to float32 rounding.
+    # The scores are the sparse product in float64 (the float32 weights read exactly).
     weights = predictor.linear.weights.astype(np.float64)
-    np.testing.assert_allclose(batch, features @ weights + predictor.linear.intercept, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(batch, features @ weights + predictor.linear.intercept, rtol=0, atol=1e-12)
