@@ -116,43 +116,61 @@ def _codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
-def window_keys(ids: np.ndarray, lengths: np.ndarray, low: int, high: int, base: int) -> tuple[np.ndarray, np.ndarray]:
+def window_powers(base: int, low: int, high: int) -> np.ndarray:
+    """int64 ``[high, high − low + 1]``: ``[j, n − low] = base^(n−1−j)`` for ``j < n``, else 0.
+
+    A window's ids ``[high]`` times column ``n − low`` is the key of its first ``n`` ids.
+    """
+    return np.array([[base ** (n - 1 - j) if j < n else 0 for n in range(low, high + 1)] for j in range(high)], dtype=np.int64)
+
+
+def window_keys(
+    parts: Sequence[tuple[np.ndarray, np.ndarray]], low: int, high: int, base: int, powers: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The packed keys of every window of ``low ≤ n ≤ high`` symbols inside one sequence.
 
     Args:
-        ids: int64 ``[N]``, the sequences' symbol ids one after the other; ``0`` is a symbol no
-            term contains, so a window holding one is left out.
-        lengths: int64 ``[S]``, each sequence's length (``sum(lengths) == N``).
+        parts: one or more streams of ``S`` sequences each, as ``(ids, lengths)``: ``ids``
+            int ``[N]``, the sequences' symbol ids one after the other (``0`` is a symbol no
+            term contains, so a window holding one is left out); ``lengths`` int64 ``[S]``, each
+            sequence's length (``sum(lengths) == N``). Sequence ``s`` of every stream belongs to
+            item ``s`` (for :class:`NgramFeaturizer`: question ``s``'s characters and its tokens).
         low, high: the window lengths.
         base: more than the largest id; ``base ** high`` must fit in int64.
+        powers: :func:`window_powers` of ``base, low, high`` if already computed.
 
     Returns:
-        ``(sequence, key)``, int64 ``[M]`` each: for each window of non-zero ids ``a_1 … a_n``,
-        its sequence's index and ``Σ a_i · base^(n−i)`` (Horner; injective over all lengths,
-        since every digit is at least 1), shortest windows first.
+        ``(item, key)``, int64 ``[M]`` each: for each window of non-zero ids ``a_1 … a_n``, its
+        item's index and ``Σ a_i · base^(n−i)`` (injective over all lengths, since every digit
+        is at least 1), ordered by item, then start, then length.
 
-    A ``0`` is put between the sequences, so that no window that crosses into the next
-    sequence survives; the keys of all lengths are computed as one ``[high, N]`` array, a
-    fixed number of NumPy calls whatever the batch (one question costs tens of microseconds).
+    The ids are laid out item by item, each sequence followed by a ``0``, with ``high − 1``
+    more at the end, so that no window crossing a sequence's end survives; the windows
+    ``[starts, high]`` are gathered at once and every length's key is one integer matrix
+    product with the powers of ``base`` (exact: no product or sum exceeds ``base ** high − 1``).
+    A fixed number of NumPy calls whatever the batch: one question costs tens of microseconds.
     """
-    if len(lengths) > 1:
-        ids = np.insert(ids, np.cumsum(lengths)[:-1], 0)
-    width = len(ids)
-    keys = np.zeros((high, width), dtype=np.int64)
-    ok = np.zeros((high, width), dtype=bool)
-    keys[0] = ids
-    np.greater(ids, 0, out=ok[0])
-    for n in range(2, min(high, width) + 1):
-        # Windows of length n start at 0 … width−n: those of length n−1, one symbol longer.
-        np.multiply(keys[n - 2, : width - n + 1], base, out=keys[n - 1, : width - n + 1])
-        keys[n - 1, : width - n + 1] += ids[n - 1 :]
-        np.logical_and(ok[n - 2, : width - n + 1], ok[0, n - 1 :], out=ok[n - 1, : width - n + 1])
-    chosen = np.flatnonzero(ok[low - 1 :])
-    found = keys[low - 1 :].ravel()[chosen]
-    if len(lengths) <= 1:
+    items = len(parts[0][1])
+    sizes = sum(lengths for _, lengths in parts) + len(parts)  # [S]: each item's symbols and zeros
+    starts = int(sizes.sum())
+    padded = np.zeros(starts + high - 1, dtype=np.int64)
+    if items == 1:
+        at = 0
+        for ids, _ in parts:
+            padded[at : at + len(ids)] = ids
+            at += len(ids) + 1
+    else:
+        at = np.cumsum(sizes) - sizes  # where each item's part begins
+        for ids, lengths in parts:
+            padded[np.arange(len(ids)) + np.repeat(at - (np.cumsum(lengths) - lengths), lengths)] = ids
+            at = at + lengths + 1
+    windows = padded[np.arange(starts)[:, None] + np.arange(high)]  # [starts, high]
+    keys = windows @ (window_powers(base, low, high) if powers is None else powers)  # [starts, high − low + 1]
+    chosen = np.flatnonzero(np.logical_and.accumulate(windows > 0, axis=1)[:, low - 1 :])
+    found = keys.ravel()[chosen]
+    if items == 1:
         return np.zeros(len(found), dtype=np.int64), found
-    sequence = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths + 1)[:width]
-    return sequence[chosen % width], found
+    return np.repeat(np.arange(items, dtype=np.int64), sizes)[chosen // (high - low + 1)], found
 
 
 class PackedTerms:
@@ -171,19 +189,21 @@ class PackedTerms:
         ids: int64, the terms' symbol ids one term after the other, each in ``[1, symbols]``.
         lengths: int64 ``[T]``, each term's length in symbols (at least 1).
         symbols: ``A``, the number of distinct symbols.
+        high: the longest window that will be looked up, if longer than the longest term (its
+            keys must fit in int64 too).
 
     Attributes:
         keys: int64 ``[T]`` sorted; columns: int32 ``[T]``, the column of each key.
         base: ``A + 1``.
 
     Raises:
-        OverflowError: if ``(A+1) ** max(lengths)`` does not fit in int64 (the caller then keeps
+        OverflowError: if ``(A+1) ** max(lengths, high)`` does not fit in int64 (the caller then keeps
             a dict); ValueError: if two terms are the same.
     """
 
-    def __init__(self, ids: np.ndarray, lengths: np.ndarray, symbols: int) -> None:
+    def __init__(self, ids: np.ndarray, lengths: np.ndarray, symbols: int, high: int | None = None) -> None:
         self.base = int(symbols) + 1
-        high = int(lengths.max()) if len(lengths) else 1
+        high = max(int(lengths.max()) if len(lengths) else 1, high or 1)
         if self.base**high > _MAX_KEY:
             raise OverflowError(f"{symbols} symbols: terms of {high} do not pack into int64")
         starts = np.cumsum(lengths) - lengths
@@ -193,8 +213,11 @@ class PackedTerms:
             for i in range(int(n)):  # Horner's rule, all terms of length n at once
                 keys[rows] = keys[rows] * self.base + ids[starts[rows] + i]
         order = np.argsort(keys, kind="stable")
-        self.keys = keys[order]
-        self.columns = order.astype(np.int32)
+        # One more entry past the end, key 2^63 − 1 (no window's: see _MAX_KEY) and column −1, so
+        # that a search never falls off the table.
+        self._search_keys = np.append(keys[order], _MAX_KEY)
+        self._search_columns = np.append(order, -1).astype(np.int32)
+        self.keys, self.columns = self._search_keys[:-1], self._search_columns[:-1]
         if len(self.keys) > 1 and not (np.diff(self.keys) > 0).all():
             raise ValueError("two terms of the block are the same")
 
@@ -203,43 +226,49 @@ class PackedTerms:
 
         The distinct keys are searched, in ascending order: a question repeats n-grams, and
         sorted queries visit the table's memory in order (on the mlit dev questions' char
-        windows this took the lookup from 34 to 18 ms per 2,000 questions).
+        windows this took the lookup from 34 to 18 ms per 2,000 questions); fewer than 4,096
+        keys are searched as they come.
         """
-        if len(self.keys) == 0 or len(keys) == 0:
-            return np.full(len(keys), -1, dtype=np.int64)
         if len(keys) < 4096:  # a few questions: the sort would cost more than it saves
-            at = np.searchsorted(self.keys, keys)
-            np.minimum(at, len(self.keys) - 1, out=at)
-            return np.where(self.keys[at] == keys, self.columns[at], -1)
+            return self._search(keys)
         distinct, back = np.unique(keys, return_inverse=True)
-        at = np.searchsorted(self.keys, distinct)
-        np.minimum(at, len(self.keys) - 1, out=at)
-        return np.where(self.keys[at] == distinct, self.columns[at], -1).astype(np.int64)[back]
+        return self._search(distinct)[back]
+
+    def _search(self, keys: np.ndarray) -> np.ndarray:
+        """:meth:`lookup` by one binary search per key."""
+        at = np.searchsorted(self._search_keys, keys)
+        columns = self._search_columns[at].astype(np.int64)
+        columns[self._search_keys[at] != keys] = -1
+        return columns
 
 
 class NgramFeaturizer:
     """The fitted n-gram TF-IDF transform (see the module docstring).
 
-    Each block's terms are looked up as packed keys (:class:`PackedTerms`): characters are
-    mapped to ids by a code point table, the word block's tokens by a dict of the distinct
-    tokens found in its terms. A block whose symbols do not pack into int64 (``(A+1)^high ≥
-    2^63``: more than 2^15 − 1 distinct symbols with ``high = 4``) keeps a dict term → column.
-    Both give the same features.
+    All terms of all blocks are looked up in one table of packed keys (:class:`PackedTerms`),
+    over one alphabet of symbols: the characters found in the char terms (ids ``1 … A_c``, by
+    a code point table), then the distinct tokens found in the word terms (``A_c + 1 …``, by a
+    dict; a word term's tokens are ``term.split(" ")``). A word key and a char key never meet:
+    their digits lie in different ranges. A question is read as one stream per batch, its
+    characters, a ``0``, its tokens, a ``0``, and every window of the smallest to the largest
+    configured length is looked up (windows of a length its block does not use find no term).
+    If the keys do not fit in int64 (``(A_c + A_w + 1)^high ≥ 2^63``: with char 4-grams, more
+    than about 55,000 symbols), every block keeps a dict term → column instead; both give the
+    same features.
 
     Args:
         config: the blocks and their n-gram ranges.
         terms: per block name, the n-gram of each of its columns (``TfidfVectorizer``'s
             ``get_feature_names_out()``); only read here, not kept.
         idf: per block name, its ``idf_`` vector, ``[len(terms[block])]``.
-        packed: ``False`` keeps a dict term → column for every block (the reference the packed
-            tables are tested against).
+        packed: ``False`` keeps the dicts (the reference the packed table is tested against).
 
     Attributes:
         n_features: total columns (word block first).
         idf: per block, its idf vector (float64, a view of one ``[n_features]`` array).
         offsets: per block, its first column.
         sizes: per block, its number of columns.
-        lookups: per block, ``"packed"`` or ``"dict"``: how its terms are looked up.
+        lookup: ``"packed"`` or ``"dict"``: how the terms are looked up.
 
     Raises:
         ValueError: if a configured block has no terms or idf, or their lengths differ.
@@ -264,38 +293,53 @@ class NgramFeaturizer:
         self._idf = np.concatenate(vectors) if vectors else np.zeros(0)
         self.idf = {b: self._idf[self.offsets[b] : self.offsets[b] + self.sizes[b]] for b in self.blocks}
         self._block_starts = np.array([self.offsets[b] for b in self.blocks], dtype=np.int64)
-        self._tables: dict[str, PackedTerms] = {}
+        ranges = [getattr(config, f"{b}_ngrams") for b in self.blocks]
+        self._low, self._high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        self._table: PackedTerms | None = None
         self._dicts: dict[str, dict[str, int]] = {}
         self._char_ids = np.zeros(1, dtype=np.int32)  # code point → symbol id (0: in no term)
         self._word_ids: dict[str, int] = {}  # token → symbol id
-        for block in self.blocks:
-            try:
-                if not packed:
-                    raise OverflowError("packing not asked for")
-                self._tables[block] = self._pack_chars(terms[block]) if block == "char" else self._pack_words(terms[block])
-            except OverflowError:
-                self._dicts[block] = {term: column for column, term in enumerate(terms[block])}
-        self.lookups = {b: "dict" if b in self._dicts else "packed" for b in self.blocks}
+        try:
+            if not packed:
+                raise OverflowError("packing not asked for")
+            self._table = self._pack(terms)
+        except OverflowError:
+            self._char_ids, self._word_ids = np.zeros(1, dtype=np.int32), {}
+            self._dicts = {b: {term: column for column, term in enumerate(terms[b])} for b in self.blocks}
+        self.lookup = "packed" if self._table is not None else "dict"
+        self._powers = window_powers(self._table.base, self._low, self._high) if self._table is not None else None
 
-    def _pack_chars(self, terms: Sequence[str]) -> PackedTerms:
-        """The char block's table; sets the code point → id table."""
-        points = _codepoints("".join(terms))
-        alphabet = np.unique(points)
-        table = np.zeros(int(alphabet.max()) + 2 if len(alphabet) else 1, dtype=np.int32)  # last entry 0: above the alphabet
-        table[alphabet] = np.arange(1, len(alphabet) + 1, dtype=np.int32)
-        lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
-        packed = PackedTerms(table[points].astype(np.int64), lengths, len(alphabet))
-        self._char_ids = table
-        return packed
+    def _pack(self, terms: dict[str, Sequence[str]]) -> PackedTerms:
+        """The table of all blocks' terms, in column order; sets the symbol ids (see the class docstring).
 
-    def _pack_words(self, terms: Sequence[str]) -> PackedTerms:
-        """The word block's table; sets the token → id dict (a term's tokens: ``term.split(" ")``)."""
-        parts = [term.split(" ") for term in terms]
-        ids: dict[str, int] = {}
-        flat = np.fromiter((ids.setdefault(p, len(ids) + 1) for ps in parts for p in ps), dtype=np.int64)
-        packed = PackedTerms(flat, np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)), len(ids))
-        self._word_ids = ids
-        return packed
+        Raises:
+            OverflowError: if the keys do not fit in int64.
+        """
+        ids, lengths = [], []
+        symbols = 0
+        if "word" in self.blocks:
+            words = terms["word"]
+        if "char" in self.blocks:
+            chars = terms["char"]
+            points = _codepoints("".join(chars))
+            alphabet = np.unique(points)
+            table = np.zeros(int(alphabet.max()) + 2 if len(alphabet) else 1, dtype=np.int32)  # last entry 0: above the alphabet
+            table[alphabet] = np.arange(1, len(alphabet) + 1, dtype=np.int32)
+            self._char_ids = table
+            symbols = len(alphabet)
+            char_ids, char_lengths = table[points].astype(np.int64), np.fromiter(map(len, chars), dtype=np.int64, count=len(chars))
+        if "word" in self.blocks:
+            parts = [term.split(" ") for term in words]
+            first = symbols + 1
+            tokens: dict[str, int] = {}
+            ids.append(np.fromiter((tokens.setdefault(p, first + len(tokens)) for ps in parts for p in ps), dtype=np.int64))
+            lengths.append(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)))
+            self._word_ids = tokens
+            symbols += len(tokens)
+        if "char" in self.blocks:  # after the word terms: the columns' order
+            ids.append(char_ids)
+            lengths.append(char_lengths)
+        return PackedTerms(np.concatenate(ids), np.concatenate(lengths), symbols, high=self._high)
 
     def grams(self, block: str, document: Document) -> list[str]:
         """The n-grams of ``document`` that ``block`` reads (known or not)."""
@@ -303,54 +347,65 @@ class NgramFeaturizer:
             return word_ngrams(document.tokens, *self.config.word_ngrams)
         return char_ngrams(document.cleaned, *self.config.char_ngrams)
 
-    def _found(self, block: str, documents: Sequence[Document]) -> tuple[np.ndarray, np.ndarray]:
-        """Every occurrence of a known n-gram of ``block``: (document index, column in the
-        block), int64 ``[M]`` each, in no particular order."""
-        if block in self._dicts:
-            grams = [self.grams(block, d) for d in documents]
-            counts = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
-            columns = np.fromiter(map(self._dicts[block].get, chain.from_iterable(grams), repeat(-1)), dtype=np.int64, count=int(counts.sum()))
-            rows = np.repeat(np.arange(len(documents), dtype=np.int64), counts)
-        elif block == "char":
-            low, high = self.config.char_ngrams
+    def _found(self, documents: Sequence[Document]) -> tuple[np.ndarray, np.ndarray]:
+        """Every occurrence of a known n-gram: (document index, column), int64 ``[M]`` each, in
+        no particular order."""
+        if self._table is None:
+            return self._found_in_dicts(documents)
+        n = len(documents)
+        streams, lengths = [], []
+        if "char" in self.blocks:
             texts = [_WHITE_SPACES.sub(" ", d.cleaned) for d in documents]
-            points = _codepoints("".join(texts))
-            ids = self._char_ids[np.minimum(points, len(self._char_ids) - 1)].astype(np.int64)
-            lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-            rows, keys = window_keys(ids, lengths, low, high, self._tables[block].base)
-            columns = self._tables[block].lookup(keys)
-        else:
-            rows, columns = self._found_words(documents)
+            streams.append(np.take(self._char_ids, _codepoints(texts[0] if n == 1 else "".join(texts)), mode="clip"))  # above the table: 0
+            lengths.append(np.fromiter(map(len, texts), dtype=np.int64, count=n))
+        odd: list[int] = []
+        if "word" in self.blocks:
+            token_lists = [d.tokens for d in documents]
+            # A token holding a space (MeCab's never do) makes joined n-grams that do not split
+            # back into its tokens: such a document's word n-grams are looked up one by one.
+            odd = [i for i, tokens in enumerate(token_lists) if " " in "".join(tokens)]
+            for i in odd:
+                token_lists[i] = []
+            counts = np.fromiter(map(len, token_lists), dtype=np.int64, count=n)
+            get = self._word_ids.get
+            streams.append(np.fromiter(map(get, chain.from_iterable(token_lists), repeat(0)), dtype=np.int64, count=int(counts.sum())))
+            lengths.append(counts)
+        rows, keys = window_keys(list(zip(streams, lengths)), self._low, self._high, self._table.base, self._powers)
+        if odd:
+            extra_rows, extra_keys = self._odd_word_keys(documents, odd)
+            rows, keys = np.concatenate([rows, extra_rows]), np.concatenate([keys, extra_keys])
+        columns = self._table.lookup(keys)
         known = columns >= 0
         return rows[known], columns[known]
 
-    def _found_words(self, documents: Sequence[Document]) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_found` for the packed word block (columns ``-1`` for unknown n-grams)."""
+    def _odd_word_keys(self, documents: Sequence[Document], odd: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The word n-grams of the documents ``odd`` (tokens holding a space) as (row, key) pairs,
+        each n-gram keyed by the parts of its joined string."""
         low, high = self.config.word_ngrams
-        table, get = self._tables["word"], self._word_ids.get
-        token_lists = [d.tokens for d in documents]
-        # A token holding a space (MeCab's never do) makes joined n-grams that do not split back
-        # into its tokens: such a document's n-grams are looked up one by one, by their parts.
-        odd = [i for i, tokens in enumerate(token_lists) if " " in "".join(tokens)]
-        for i in odd:
-            token_lists[i] = []
-        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
-        ids = np.fromiter(map(get, chain.from_iterable(token_lists), repeat(0)), dtype=np.int64, count=int(lengths.sum()))
-        rows, keys = window_keys(ids, lengths, low, high, table.base)
-        extra_rows, extra_keys = [], []
+        get, base = self._word_ids.get, self._table.base
+        rows, keys = [], []
         for i in odd:
             for gram in word_ngrams(documents[i].tokens, low, high):
                 parts = [get(p, 0) for p in gram.split(" ")]
-                if len(parts) <= high and all(parts):
+                if len(parts) <= self._high and all(parts):
                     key = 0
                     for part in parts:
-                        key = key * table.base + part
-                    extra_rows.append(i)
-                    extra_keys.append(key)
-        if extra_keys:
-            rows = np.concatenate([rows, np.array(extra_rows, dtype=np.int64)])
-            keys = np.concatenate([keys, np.array(extra_keys, dtype=np.int64)])
-        return rows, table.lookup(keys)
+                        key = key * base + part
+                    rows.append(i)
+                    keys.append(key)
+        return np.array(rows, dtype=np.int64), np.array(keys, dtype=np.int64)
+
+    def _found_in_dicts(self, documents: Sequence[Document]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_found` with the dicts term → column."""
+        rows, columns = [], []
+        for block in self.blocks:
+            grams = [self.grams(block, d) for d in documents]
+            counts = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+            found = np.fromiter(map(self._dicts[block].get, chain.from_iterable(grams), repeat(-1)), dtype=np.int64, count=int(counts.sum()))
+            known = found >= 0
+            rows.append(np.repeat(np.arange(len(documents), dtype=np.int64), counts)[known])
+            columns.append(found[known] + self.offsets[block])
+        return np.concatenate(rows), np.concatenate(columns)
 
     def features(self, documents: Sequence[Document]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The parts of :meth:`transform`'s CSR matrix: ``(data, indices, indptr)``, float64
@@ -362,23 +417,19 @@ class NgramFeaturizer:
         document alone, so a batch gives each document the row it gets alone.
         """
         n, width = len(documents), self.n_features
-        rows, columns = [], []
-        for block in self.blocks:
-            r, c = self._found(block, documents)
-            rows.append(r)
-            columns.append(c + self.offsets[block] if self.offsets[block] else c)
+        row, column = self._found(documents)
         one = n == 1  # one question (serving): its row is 0, which saves a few NumPy calls
-        cells = np.sort(np.concatenate(columns) if one else np.concatenate(rows) * width + np.concatenate(columns))
+        cells = np.sort(column if one else row * width + column)
         # Distinct cells and their counts (np.unique's result, without its overhead per call).
         first = np.flatnonzero(np.concatenate(([True], cells[1:] != cells[:-1]))) if len(cells) else np.zeros(0, dtype=np.int64)
-        tf = np.diff(np.append(first, len(cells)))
+        tf = np.append(first[1:], len(cells)) - first
         cells = cells[first]
         row = np.zeros(len(cells), dtype=np.int64) if one else cells // width
         column = cells if one else cells - row * width
         weights = (1.0 + np.log(tf)) * self._idf[column]  # sublinear tf × idf
-        group = row * len(self.blocks)
-        for start in self._block_starts[1:]:
-            group += column >= start  # the block of each column
+        group = np.searchsorted(self._block_starts, column, side="right") - 1  # the block of each column
+        if not one:
+            group += row * len(self.blocks)
         norms = np.sqrt(np.bincount(group, weights=weights * weights, minlength=n * len(self.blocks)))
         weights *= self.scale / norms[group]
         indptr = np.zeros(n + 1, dtype=np.int64)

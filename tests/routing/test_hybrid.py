@@ -215,9 +215,16 @@ ODD_QUESTIONS = [
 def test_window_keys_pack_each_window_inside_its_sequence():
     # Two sequences [1, 2, 3] and [4, 0]: windows of 1–2 symbols in base 10, none across the
     # boundary, none holding the unknown symbol 0.
-    rows, keys = window_keys(np.array([1, 2, 3, 4, 0]), np.array([3, 2]), 1, 2, 10)
-    assert rows.tolist() == [0, 0, 0, 1, 0, 0]
-    assert keys.tolist() == [1, 2, 3, 4, 12, 23]
+    rows, keys = window_keys([(np.array([1, 2, 3, 4, 0]), np.array([3, 2]))], 1, 2, 10)
+    assert rows.tolist() == [0, 0, 0, 0, 0, 1]
+    assert keys.tolist() == [1, 12, 2, 23, 3, 4]
+    rows, keys = window_keys([(np.array([1, 2, 3]), np.array([3]))], 2, 3, 10)
+    assert rows.tolist() == [0, 0, 0] and keys.tolist() == [12, 123, 23]
+    # Two streams (characters, tokens) of two items: item 0 is [1, 2] and [5], item 1 is [3]
+    # and [6, 7]; no window joins a character and a token.
+    rows, keys = window_keys([(np.array([1, 2, 3]), np.array([2, 1])), (np.array([5, 6, 7]), np.array([1, 2]))], 1, 2, 10)
+    assert rows.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert keys.tolist() == [1, 12, 2, 5, 3, 6, 67, 7]
 
 
 def test_packed_terms_find_each_term_and_nothing_else():
@@ -228,16 +235,18 @@ def test_packed_terms_find_each_term_and_nothing_else():
     with pytest.raises(ValueError, match="same"):
         PackedTerms(np.array([1, 1]), np.array([1, 1]), symbols=1)
     with pytest.raises(OverflowError):
-        PackedTerms(np.array([1]), np.array([16]), symbols=20)  # 21^16 > 2^63
+        PackedTerms(np.array([1]), np.array([1]), symbols=20, high=16)  # windows of 16: 21^16 > 2^63
 
 
-def test_packed_lookup_gives_the_dict_lookups_features(split):
+@pytest.mark.parametrize(
+    "config", [NgramConfig(), NgramConfig(word_ngrams=(1, 3), char_ngrams=(2, 3), min_df=1)], ids=["word12+char14", "word13+char23"]
+)
+def test_packed_lookup_gives_the_dict_lookups_features(config, split):
     fit_part, valid = split
-    config = NgramConfig()
     featurizer, vectorizers, _ = fit_featurizer(config, fit_part.tokens, fit_part.cleaned)
     terms = {b: v.get_feature_names_out().tolist() for b, v in vectorizers.items()}
     reference = NgramFeaturizer(config, terms, featurizer.idf, packed=False)
-    assert featurizer.lookups == {"word": "packed", "char": "packed"} and reference.lookups == {"word": "dict", "char": "dict"}
+    assert featurizer.lookup == "packed" and reference.lookup == "dict"
     prepared = [load_ready(q) for q in ODD_QUESTIONS]
     # A token holding a space (MeCab's never do) is looked up by its joined n-grams, as the dict does:
     # "パスワード を" is a word bigram of the training questions.
@@ -255,10 +264,10 @@ def test_packed_lookup_gives_the_dict_lookups_features(split):
 
 def test_terms_that_do_not_pack_keep_a_dict(split):
     fit_part, _ = split
-    # Word n-grams up to 20 tokens: (distinct tokens + 1)^20 is far above 2^63.
+    # Word n-grams up to 20 tokens: (distinct symbols + 1)^20 is far above 2^63.
     config = NgramConfig(word_ngrams=(1, 20), char_ngrams=(1, 2), min_df=2)
     featurizer, vectorizers, train_features = fit_featurizer(config, fit_part.tokens, fit_part.cleaned)
-    assert featurizer.lookups == {"word": "dict", "char": "packed"}
+    assert featurizer.lookup == "dict"
     documents = [Document(c, list(t)) for c, t in zip(fit_part.cleaned, fit_part.tokens)]
     np.testing.assert_allclose(featurizer.transform(documents).toarray(), train_features.toarray(), rtol=0, atol=1e-6)
 
