@@ -119,27 +119,25 @@ class LinearMember:
         self.weights = np.ascontiguousarray(coef.T)  # [F, C]: a sparse row times it reads F rows
         self.intercept = intercept
 
-    def logits(self, documents: Sequence[Document], chunk: int = 256) -> np.ndarray:
+    def logits(self, documents: Sequence[Document], chunk: int = 128) -> np.ndarray:
         """Scores ``[n, C]`` float64: the sparse product ``features · coefᵀ + intercept``
         (scikit-learn's ``decision_function``, to about 1e-6).
 
-        The batch's features come from one :meth:`routing.ngrams.NgramFeaturizer.features`
-        call; each question's product is the sum, in float64 and in column order, of
-        ``value · weights[column]`` over its non-zero features alone (``np.add.reduceat`` over
-        the rows of ``chunk`` questions at a time, a few MB), so a question's scores do not
-        depend on the rest of the batch. Only the rows read are converted from the float32
-        weights, never the whole ``[F, C]`` matrix.
+        ``chunk`` questions at a time: their features come from one
+        :meth:`routing.ngrams.NgramFeaturizer.features` call, and each question's product is
+        the sum, in float64 and in column order, of ``value · weights[column]`` over its
+        non-zero features alone (``np.add.reduceat``), so a question's scores do not depend on
+        the rest of the batch. Only the weight rows read are converted from float32, never the
+        whole ``[F, C]`` matrix. The chunk bounds the working memory: 2,000 mlit questions peak
+        at 8.5 MB in chunks of 128, at 31 MB in one piece (tracemalloc).
         """
-        data, columns, indptr = self.featurizer.features(documents)
         out = np.tile(self.intercept.astype(np.float64), (len(documents), 1))
         for start in range(0, len(documents), chunk):
-            bounds = indptr[start : start + chunk + 1]
-            filled = np.flatnonzero(bounds[1:] > bounds[:-1])  # questions with a known n-gram
-            if len(filled) == 0:
-                continue
-            low, high = bounds[0], bounds[-1]
-            products = self.weights[columns[low:high]] * data[low:high, None]
-            out[start + filled] += np.add.reduceat(products, bounds[filled] - low, axis=0)
+            data, columns, indptr = self.featurizer.features(documents[start : start + chunk])
+            filled = np.flatnonzero(indptr[1:] > indptr[:-1])  # questions with a known n-gram
+            if len(filled):
+                products = self.weights[columns] * data[:, None]
+                out[start + filled] += np.add.reduceat(products, indptr[filled], axis=0)
         return out
 
 

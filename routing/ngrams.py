@@ -19,6 +19,17 @@ guide, "Tf–idf term weighting"), and concatenated:
 Training fits the scikit-learn vectorizers (:mod:`training.fit_hybrid`) and keeps only their
 terms (``ngrams.json``) and idf vectors (``weights.npz``); :meth:`NgramFeaturizer.transform`
 recomputes ``TfidfVectorizer.transform`` from them (tests check it to 1e-6).
+
+Serving does not keep the terms as strings. Every term is a sequence of symbols (characters, or
+the tokens of a word n-gram) and is packed into one exact int64 key (:class:`PackedTerms`: no
+hashing, so no collisions); a batch of questions becomes one stream of symbol ids, the keys of
+all its windows come from one integer matrix product (:func:`window_keys`), and one
+``np.searchsorted`` in the sorted keys finds their columns. Counting, weighting and norms are
+a fixed number of NumPy calls per batch, whatever its size. Measured on the mlit hybrid bundle
+(229,440 terms; 2,000 dev questions, CPU time, bench/predict_stages.py): the n-gram member went
+from 0.27 to 0.03 ms per question in a batch, one question alone costs what the former
+per-question dict lookup did (about 0.2 ms), and the terms take 3 MB instead of 33 MB
+(tracemalloc).
 """
 
 from __future__ import annotations
@@ -26,8 +37,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from itertools import chain, repeat
 from dataclasses import asdict, dataclass
+from itertools import chain, repeat
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -174,11 +185,11 @@ def window_keys(
 
 
 class PackedTerms:
-    """One block's terms as sorted int64 keys, each term's symbols packed exactly (no hashing).
+    """Terms as sorted int64 keys, each term's symbols packed exactly (no hashing).
 
     A term is a sequence of symbols: characters for the char block, the space-separated tokens
-    for the word block. Each symbol found in the terms has an id ``1 … A`` (``0``: a symbol in no
-    term), and a term ``a_1 … a_n`` the key ``Σ a_i · (A+1)^(n−i)`` (as :func:`window_keys`),
+    for the word block (:class:`NgramFeaturizer` numbers both kinds in one alphabet). Each
+    symbol found in the terms has an id ``1 … A`` (``0``: a symbol in no term), and a term ``a_1 … a_n`` the key ``Σ a_i · (A+1)^(n−i)`` (as :func:`window_keys`),
     which is exact: two different symbol sequences never share a key (every digit is at least
     1, so keys of different lengths differ too). The table is the keys sorted, with each key's
     column; a lookup is one ``np.searchsorted``. It replaces a Python dict term → column, about
@@ -197,8 +208,8 @@ class PackedTerms:
         base: ``A + 1``.
 
     Raises:
-        OverflowError: if ``(A+1) ** max(lengths, high)`` does not fit in int64 (the caller then keeps
-            a dict); ValueError: if two terms are the same.
+        OverflowError: if ``(A+1) ** max(lengths, high)`` does not fit in int64 (the caller
+            then keeps a dict); ValueError: if two terms are the same.
     """
 
     def __init__(self, ids: np.ndarray, lengths: np.ndarray, symbols: int, high: int | None = None) -> None:
