@@ -338,13 +338,15 @@ class NgramFeaturizer:
             table[alphabet] = np.arange(1, len(alphabet) + 1, dtype=np.int32)
             self._char_ids = table
             symbols = len(alphabet)
-            char_ids, char_lengths = table[points].astype(np.int64), np.fromiter(map(len, chars), dtype=np.int64, count=len(chars))
+            char_ids, char_lengths = table[points], np.fromiter(map(len, chars), dtype=np.int64, count=len(chars))
+            del points
         if "word" in self.blocks:
-            parts = [term.split(" ") for term in words]
             first = symbols + 1
             tokens: dict[str, int] = {}
-            ids.append(np.fromiter((tokens.setdefault(p, first + len(tokens)) for ps in parts for p in ps), dtype=np.int64))
-            lengths.append(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)))
+            # Streamed, not a list of split terms: the load's peak memory is what the terms take.
+            pieces = chain.from_iterable(term.split(" ") for term in words)
+            ids.append(np.fromiter((tokens.setdefault(p, first + len(tokens)) for p in pieces), dtype=np.int64))
+            lengths.append(np.fromiter((term.count(" ") + 1 for term in words), dtype=np.int64, count=len(words)))
             self._word_ids = tokens
             symbols += len(tokens)
         if "char" in self.blocks:  # after the word terms: the columns' order
