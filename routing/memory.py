@@ -7,8 +7,8 @@ they are freed, glibc's ``malloc`` keeps most of those pages for reuse instead o
 threshold puts later large blocks on that heap too; glibc manual, "Memory Allocation Tunables",
 and ``mallopt(3)``, ``M_MMAP_THRESHOLD``). ``malloc_trim(0)`` (``malloc_trim(3)``; glibc ≥ 2.8
 also releases whole free pages inside the heap) hands them back. Measured on the mlit hybrid
-bundle: resident memory 160 MB after :func:`routing.predictor.load_predictor` without it,
-135 MB with it (bench/predict_stages.py).
+bundle: resident memory (VmRSS) after :func:`routing.predictor.load_predictor` 155 MB without
+it, 126 MB with it (jmultiwoz: 102 and 94 MB). The peak during the load (VmHWM) stays.
 """
 
 from __future__ import annotations

@@ -26,10 +26,11 @@ hashing, so no collisions); a batch of questions becomes one stream of symbol id
 all its windows come from one integer matrix product (:func:`window_keys`), and one
 ``np.searchsorted`` in the sorted keys finds their columns. Counting, weighting and norms are
 a fixed number of NumPy calls per batch, whatever its size. Measured on the mlit hybrid bundle
-(229,440 terms; 2,000 dev questions, CPU time, bench/predict_stages.py): the n-gram member went
-from 0.27 to 0.03 ms per question in a batch, one question alone costs what the former
-per-question dict lookup did (about 0.2 ms), and the terms take 3 MB instead of 33 MB
-(tracemalloc).
+(229,440 terms; 2,000 dev questions; CPU time, bench/predict_stages.py, on a shared machine):
+the n-gram member went from 0.26 to 0.05 ms per question in a batch; one question alone costs
+about what the former per-question dict lookup did (0.24 against 0.26 ms; on the jmultiwoz
+bundle 0.18 against 0.14 ms); the lookup holds 3.7 MB instead of 34 MB for a dict and its term
+strings (tracemalloc).
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ class PackedTerms:
     which is exact: two different symbol sequences never share a key (every digit is at least
     1, so keys of different lengths differ too). The table is the keys sorted, with each key's
     column; a lookup is one ``np.searchsorted``. It replaces a Python dict term → column, about
-    140 bytes per term with the term's ``str`` (the mlit bundle's 229,440 terms: 33 MB, measured
+    150 bytes per term with the term's ``str`` (the mlit bundle's 229,440 terms: 34 MB, measured
     with tracemalloc), by 12 bytes per term.
 
     Args:
