@@ -30,6 +30,7 @@ import numpy as np
 from preprocessing.pipeline import Document, PreprocessSettings, prepare
 from routing.bundle import METRICS, PLOTS, BundleError, read_json, read_manifest, resolve_bundle_path
 from routing.calibration import apply_temperature
+from routing.memory import release_free_heap
 from routing.review import ReviewPolicy, review_reason
 from routing.scope import VocabularyScope
 
@@ -305,7 +306,9 @@ class Predictor(ABC):
 def load_predictor(path: str | os.PathLike) -> Predictor:
     """Load a bundle (a bundle directory, or a models directory whose ``current`` is used).
 
-    Takes well under a second and about as much memory as the arrays (no TensorFlow).
+    Takes well under a second and about as much memory as the arrays (no TensorFlow); the
+    memory the load used only while reading is returned to the system
+    (:func:`routing.memory.release_free_heap`).
 
     Raises:
         BundleError: missing or incomplete bundle, a damaged file (named), an unknown format or
@@ -327,6 +330,7 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
             from routing.similar import load_similar  # bm25s is imported only for bundles with an index
 
             predictor.similar = load_similar(directory, manifest)
+        release_free_heap()  # the load's short-lived objects: give their pages back (routing.memory)
         return predictor
     except BundleError:
         raise

@@ -186,12 +186,12 @@ def fit(
     """
     lstm = fit_lstm.fit(train, valid, categories, config, log=log, verbose=verbose)
     started = time.perf_counter()
-    featurizer, _, features = fit_featurizer(config.ngrams, train.tokens, train.cleaned)
-    log(f"n-gram member: {featurizer.n_features} features ({', '.join(f'{b} {len(featurizer.index[b])}' for b in featurizer.blocks)}); "
+    featurizer, vectorizers, features = fit_featurizer(config.ngrams, train.tokens, train.cleaned)
+    log(f"n-gram member: {featurizer.n_features} features ({', '.join(f'{b} {featurizer.sizes[b]}' for b in featurizer.blocks)}); "
         f"LinearSVC C={config.linear_c:g}, class_weight={config.linear_class_weight}")
     coef, intercept = fit_linear(features, train.labels, categories, config)
     log(f"n-gram member fitted in {time.perf_counter() - started:.1f} s")
-    ngrams = {b: [t for t, _ in sorted(featurizer.index[b].items(), key=lambda item: item[1])] for b in featurizer.blocks}
+    ngrams = {b: vectorizers[b].get_feature_names_out().tolist() for b in featurizer.blocks}
     arrays = {**lstm.arrays, "linear_coef": coef, "linear_intercept": intercept}
     arrays.update({f"ngram_{b}_idf": featurizer.idf[b] for b in featurizer.blocks})
     parameters = {"lstm": lstm.parameters, "ngrams": config.ngrams.to_dict()}

@@ -16,7 +16,7 @@ from preprocessing.pipeline import Document
 from routing.bundle import BundleError
 from routing.hybrid import HybridPredictor, fuse
 from routing.lstm import ModelConfig
-from routing.ngrams import NgramConfig, char_ngrams
+from routing.ngrams import NgramConfig, NgramFeaturizer, PackedTerms, char_ngrams, window_keys
 from routing.predictor import load_predictor
 from tests.routing.test_bundle import fresh_process_probabilities
 from tests.routing.test_tfidf import sample_split
@@ -243,3 +243,98 @@ def test_weights_that_do_not_fit_the_ngrams_are_a_damaged_bundle(hybrid_bundle_d
     (broken / "ngrams.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
     with pytest.raises(BundleError, match="incomplete or damaged hybrid bundle .*char block"):
         load_predictor(broken)
+
+
+# --- packed term tables and batches -------------------------------------------------------
+
+#: Questions that exercise the lookups: repeated n-grams, runs of white space, a character in
+#: no term (an emoji far above the code point table), unknown words, a single character.
+ODD_QUESTIONS = [
+    "パスワード パスワード パスワードを忘れました",
+    "返品   したい\t\tです 🦜",
+    "龘龘鱻",
+    "あ",
+]
+
+
+def test_window_keys_pack_each_window_inside_its_sequence():
+    # Two sequences [1, 2, 3] and [4, 0]: windows of 1–2 symbols in base 10, none across the
+    # boundary, none holding the unknown symbol 0.
+    rows, keys = window_keys([(np.array([1, 2, 3, 4, 0]), np.array([3, 2]))], 1, 2, 10)
+    assert rows.tolist() == [0, 0, 0, 0, 0, 1]
+    assert keys.tolist() == [1, 12, 2, 23, 3, 4]
+    rows, keys = window_keys([(np.array([1, 2, 3]), np.array([3]))], 2, 3, 10)
+    assert rows.tolist() == [0, 0, 0] and keys.tolist() == [12, 123, 23]
+    # Two streams (characters, tokens) of two items: item 0 is [1, 2] and [5], item 1 is [3]
+    # and [6, 7]; no window joins a character and a token.
+    rows, keys = window_keys([(np.array([1, 2, 3]), np.array([2, 1])), (np.array([5, 6, 7]), np.array([1, 2]))], 1, 2, 10)
+    assert rows.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert keys.tolist() == [1, 12, 2, 5, 3, 6, 67, 7]
+
+
+def test_packed_terms_find_each_term_and_nothing_else():
+    # Terms [1, 2], [2], [2, 1] in base 3: keys 5, 2, 7.
+    table = PackedTerms(np.array([1, 2, 2, 2, 1]), np.array([2, 1, 2]), symbols=2)
+    assert table.keys.tolist() == [2, 5, 7] and table.columns.tolist() == [1, 0, 2]
+    assert table.lookup(np.array([7, 5, 6, 2, 7, 0])).tolist() == [2, 0, -1, 1, 2, -1]
+    with pytest.raises(ValueError, match="same"):
+        PackedTerms(np.array([1, 1]), np.array([1, 1]), symbols=1)
+    with pytest.raises(OverflowError):
+        PackedTerms(np.array([1]), np.array([1]), symbols=20, high=16)  # windows of 16: 21^16 > 2^63
+
+
+@pytest.mark.parametrize(
+    "config", [NgramConfig(), NgramConfig(word_ngrams=(1, 3), char_ngrams=(2, 3), min_df=1)], ids=["word12+char14", "word13+char23"]
+)
+def test_packed_lookup_gives_the_dict_lookups_features(config, split):
+    fit_part, valid = split
+    featurizer, vectorizers, _ = fit_featurizer(config, fit_part.tokens, fit_part.cleaned)
+    terms = {b: v.get_feature_names_out().tolist() for b, v in vectorizers.items()}
+    reference = NgramFeaturizer(config, terms, featurizer.idf, packed=False)
+    assert featurizer.lookup == "packed" and reference.lookup == "dict"
+    prepared = [load_ready(q) for q in ODD_QUESTIONS]
+    # A token holding a space (MeCab's never do) is looked up by its joined n-grams, as the dict does:
+    # "パスワード を" is a word bigram of the training questions.
+    assert "パスワード を" in terms["word"]
+    spaced = Document("パスワードを忘れました", ["パスワード を", "忘れ", "まし", "た"])
+    documents = [*(Document(c, list(t)) for c, t in zip(valid.cleaned, valid.tokens)), *prepared, spaced]
+    got, expected = featurizer.transform(documents), reference.transform(documents)
+    assert got.nnz == expected.nnz > 20 * len(documents)
+    np.testing.assert_allclose(got.toarray(), expected.toarray(), rtol=0, atol=1e-15)
+    assert expected[len(documents) - 1, featurizer.offsets["word"] + terms["word"].index("パスワード を")] > 0
+    # scikit-learn's tokenizer would split the spaced token: the rest equals its features.
+    sklearn = stacked_features(vectorizers, [d.tokens for d in documents[:-1]], [d.cleaned for d in documents[:-1]])
+    np.testing.assert_allclose(got[:-1].toarray(), sklearn.toarray(), rtol=0, atol=1e-6)
+
+
+def test_terms_that_do_not_pack_keep_a_dict(split):
+    fit_part, _ = split
+    # Word n-grams up to 20 tokens: (distinct symbols + 1)^20 is far above 2^63.
+    config = NgramConfig(word_ngrams=(1, 20), char_ngrams=(1, 2), min_df=2)
+    featurizer, vectorizers, train_features = fit_featurizer(config, fit_part.tokens, fit_part.cleaned)
+    assert featurizer.lookup == "dict"
+    documents = [Document(c, list(t)) for c, t in zip(fit_part.cleaned, fit_part.tokens)]
+    np.testing.assert_allclose(featurizer.transform(documents).toarray(), train_features.toarray(), rtol=0, atol=1e-6)
+
+
+def load_ready(question: str) -> Document:
+    """``question`` cleaned and tokenized with the default settings."""
+    from preprocessing.pipeline import PreprocessSettings, prepare
+
+    return prepare(question, PreprocessSettings())
+
+
+def test_a_batch_gives_each_question_its_own_ngram_scores(hybrid_bundle_dir):
+    predictor = load_predictor(hybrid_bundle_dir)
+    documents = [predictor.prepare(q) for q in [*QUESTIONS, *ODD_QUESTIONS]]
+    batch = predictor.linear.logits(documents)
+    alone = np.concatenate([predictor.linear.logits([d]) for d in documents])
+    assert np.array_equal(batch, alone)
+    features = predictor.linear.featurizer.transform(documents)
+    for i, document in enumerate(documents):
+        columns, values = predictor.linear.featurizer.row(document)
+        assert np.array_equal(columns, features[i].indices) and np.array_equal(values, features[i].data)
+    assert batch.std(axis=0).max() > 0.05  # the questions score differently: the comparison means something
+    # The scores are the sparse product in float64 (the float32 weights read exactly).
+    weights = predictor.linear.weights.astype(np.float64)
+    np.testing.assert_allclose(batch, features @ weights + predictor.linear.intercept, rtol=0, atol=1e-12)
