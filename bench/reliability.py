@@ -17,7 +17,7 @@ Steps:
    were acknowledged before the kills (all must be present: data lost is the missing ones).
 2. **Load**: ``toiawase serve`` (2 workers) on ``--model``, then the Locust mix of
    ``bench/loadtest`` (form GET/POST, single and 100-question API calls, /model, /healthz) with
-   ``--users`` users for ``--duration`` seconds: requests, errors, p50/p99 per kind (Locust's
+   ``--users`` users for ``--duration`` seconds, after ``--warmup`` seconds not recorded: requests, errors, p50/p99 per kind (Locust's
    percentiles, rounded as ``bench/loadtest/run.py`` says).
 3. Prints one Markdown table; exits 1 if any fault test failed, any request failed, any fuzzed
    answer was a 5xx or any acknowledged row is missing.
@@ -96,8 +96,9 @@ def fault_rows(outcomes: dict[str, str]) -> tuple[list[str], int]:
     return rows, bad
 
 
-def load(model: str, users: int, duration: int, tmp: Path) -> dict[str, dict[str, str]]:
-    """Serve ``model`` with 2 workers and run the Locust mix; Locust's rows by kind."""
+def load(model: str, users: int, duration: int, tmp: Path, warmup: int = 10) -> dict[str, dict[str, str]]:
+    """Serve ``model`` with 2 workers and run the Locust mix (after ``warmup`` seconds of it not
+    recorded, as ``bench/loadtest/run.py --warmup``); Locust's rows by kind."""
     port = free_port()
     log = tmp / "server.log"
     process = start_server(model, port, 2, log)
@@ -107,6 +108,8 @@ def load(model: str, users: int, duration: int, tmp: Path) -> dict[str, dict[str
         except ServerStartError as exc:
             sys.exit(f"error: {exc}")
         time.sleep(3)
+        if warmup:
+            run_locust(port, users, warmup, tmp / "warmup", only_single=False)
         return run_locust(port, users, duration, tmp / "mix", only_single=False)
     finally:
         stop_server(process)
@@ -118,12 +121,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="models", help="models directory served for the load (default: models)")
     parser.add_argument("--users", type=int, default=32, help="Locust users (default: 32)")
     parser.add_argument("--duration", type=int, default=20, help="seconds of the Locust mix (default: 20)")
+    parser.add_argument("--warmup", type=int, default=10, help="seconds of the mix run first, not recorded (default: 10)")
     parser.add_argument("--fuzz-examples", type=int, default=40, help="Hypothesis examples per operation and mode (default: 40)")
     args = parser.parse_args(argv)
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="toiawase-reliability-") as tmp:
         outcomes, fuzz, acknowledged, output = run_tests(Path(tmp), args.fuzz_examples)
-        rows = load(args.model, args.users, args.duration, Path(tmp))
+        rows = load(args.model, args.users, args.duration, Path(tmp), args.warmup)
     lines = [f"`make reliability` on {datetime.date.today().isoformat()}, {os.cpu_count()} cores, {time.monotonic() - began:.0f} s in all\n",
              "| | what | result |", "|---|---|---|"]
     failures = 0

@@ -12,11 +12,15 @@ Steps:
    process (one thread), ``--fast-path-calls`` calls: calls per second and p50/p99 in ms;
 2. unless ``--port`` is given, ``toiawase serve`` on a free 127.0.0.1 port (``--workers``, any
    ``--serve-option``), waited for until ``/healthz`` answers; stopped at the end;
-3. ``locust --headless -u USERS -r USERS -t DURATION`` with ``bench/loadtest/locustfile.py`` (the
+3. ``--warmup`` seconds (default 10) of the same Locust mix, not recorded: each of the workers'
+   threads makes its MeCab tagger and database connection on its first request, which a server
+   that has been up for a while has long done (cold, those first requests made the p99 of a
+   20 s run);
+4. ``locust --headless -u USERS -r USERS -t DURATION`` with ``bench/loadtest/locustfile.py`` (the
    mix is described there), statistics written as CSV (``--csv``) and read back;
-4. with ``--single-only SECONDS``: a second Locust run of single-question calls only, without
+5. with ``--single-only SECONDS``: a second Locust run of single-question calls only, without
    think time, for the HTTP throughput of single questions;
-5. prints a Markdown table per run: requests, failures, requests/s, p50 and p99 in ms per kind
+6. prints a Markdown table per run: requests, failures, requests/s, p50 and p99 in ms per kind
    (Locust's percentiles: exact below 100 ms, rounded to 10 ms up to 1 s, to 100 ms above); the
    ratio of single-question HTTP throughput to the in-process fast path; the workers' resident
    memory (``VmRSS`` of ``/proc/PID/status``) before and after.
@@ -117,6 +121,12 @@ def table(rows: dict[str, dict[str, str]]) -> str:
 def measure(port: int, args: argparse.Namespace, master: int | None, tmp: Path) -> int:
     """Run the Locust runs against ``port`` and print their tables; return the number of failures."""
     time.sleep(args.settle)  # let the workers settle after start-up
+    if args.warmup:
+        # The same mix, not recorded: every thread of every worker makes its MeCab tagger, database
+        # connection and first allocations, which a server that has run for a while has done.
+        warm = run_locust(port, args.users, args.warmup, tmp / "warmup", only_single=False)
+        print(f"warm-up: {args.warmup} s of the mix, {warm['Aggregated']['Request Count']} requests not recorded "
+              f"(api single p99 {warm.get('api single', {}).get('99%', '?')} ms)")
     before = worker_memory(master) if master else []
     load = os.getloadavg()[0]
     rows = run_locust(port, args.users, args.duration, tmp / "mix", only_single=False)
@@ -150,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=32, help="Locust users (default: 32)")
     parser.add_argument("--duration", type=int, default=60, help="seconds of the mixed run (default: 60)")
     parser.add_argument("--single-only", type=int, default=0, metavar="SECONDS", help="also a single-questions-only run this long")
+    parser.add_argument("--warmup", type=int, default=10, metavar="SECONDS",
+                        help="seconds of the mix run first and not recorded (0: measure from a cold server; default: 10)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to wait after /healthz answers before loading (default: 5)")
     parser.add_argument("--fast-path-calls", type=int, default=3000, help="in-process calls measured (0: skip; default: 3000)")
     args = parser.parse_args(argv)
