@@ -25,6 +25,10 @@ repository), in one run:
 
 Writes ``bench/results/latest.json`` and ``latest.md`` and, with ``--update``, the section between
 ``<!-- bench:start -->`` and ``<!-- bench:end -->`` of BENCHMARKS.md. Not run in CI.
+
+The speed figures need the machine to themselves; the quality runs take about an hour. To make
+them apart: ``--no-speed --out-dir DIR`` first, then ``--speed-only jmultiwoz_routing=BUNDLE
+mlit_defects=BUNDLE --merge DIR/latest.json`` with the seed-1 bundles (trained again, or kept).
 """
 
 from __future__ import annotations
@@ -281,7 +285,10 @@ def markdown(results: dict) -> str:
                 base = " | ".join(f"{row['baselines'][b]['macro_f1'][0]:.4f}" for b in BASELINES)
                 out.append(f"| {name} | {int(size):,} | {row['model']['macro_f1'][0]:.4f} | {base} | {'yes' if row['model']['macro_f1'][0] >= best else 'no'} |")
     if results.get("speed"):
-        out += ["", "### Speed", "", "| data set | measure | toiawase | reference | ratio | goal |", "|---|---|---|---|---|---|"]
+        out += ["", "### Speed", ""]
+        if results.get("speed_command"):
+            out += [f"Measured {results['speed_date']} apart from the rest, on the seed-1 bundles of the run above: `{results['speed_command']}`", ""]
+        out += ["| data set | measure | toiawase | reference | ratio | goal |", "|---|---|---|---|---|---|"]
         for name, s in results["speed"].items():
             out.append(f"| {name} | clean + tokenize (questions/s, 1 process) | {s['clean_tokenize_qps']:,.0f} | raw MeCab wakati {s['mecab_wakati_qps']:,.0f} | "
                        f"{s['clean_tokenize_qps'] / s['mecab_wakati_qps']:.2f} | ≥ 0.8 |")
@@ -306,7 +313,15 @@ def main() -> None:
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--out-dir", default=str(REPO / "bench" / "results"))
     parser.add_argument("--update", help="Markdown file whose bench:start/bench:end section is replaced.")
+    parser.add_argument("--speed-only", nargs="+", metavar="NAME=BUNDLE",
+                        help="Only the speed part, with these trained bundles (data set name = bundle or models directory), "
+                             "added to the results of --merge.")
+    parser.add_argument("--merge", metavar="JSON", help="With --speed-only: a latest.json of a --no-speed run whose quality, "
+                                                         "curves and out-of-scope results are kept.")
     args = parser.parse_args()
+    if args.speed_only:
+        speed_only(args)
+        return
     base = TrainConfig() if args.kind is None else TrainConfig(kind=args.kind)
     root = Path(args.data_root)
     results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": _machine(), "kind": base.kind,
@@ -329,6 +344,34 @@ def main() -> None:
                 print(json.dumps(results["speed"][name]), flush=True)
         if len(bundles) > 1:
             results["out_of_scope"] = bench_out_of_scope(bundles, dev_questions)
+    write_results(results, args)
+
+
+def speed_only(args: argparse.Namespace) -> None:
+    """The speed part alone on given bundles (``--speed-only``), merged into an earlier run's results.
+
+    Raises:
+        SystemExit: for a ``NAME=BUNDLE`` without ``=``.
+    """
+    results = json.loads(Path(args.merge).read_text(encoding="utf-8")) if args.merge else {
+        "date": "", "machine": _machine(), "kind": TrainConfig().kind, "seeds": [], "command": "", "quality": {}, "curves": {}}
+    results["speed"] = {}
+    results["speed_command"] = "python bench/benchmark.py " + " ".join(sys.argv[1:])
+    results["speed_date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    for item in args.speed_only:
+        name, sep, bundle = item.partition("=")
+        if not sep:
+            sys.exit(f"error: --speed-only takes NAME=BUNDLE, not {item!r}")
+        folder = Path(args.data_root) / name
+        questions = [t.question for t in load_tickets(str(folder / "train.tsv")).tickets]
+        questions += [t.question for t in load_tickets(str(folder / "dev.tsv")).tickets]
+        results["speed"][name] = bench_speed(str(load_predictor(bundle).path), questions, args.predict_questions, args.single_questions)
+        print(json.dumps(results["speed"][name]), flush=True)
+    write_results(results, args)
+
+
+def write_results(results: dict, args: argparse.Namespace) -> None:
+    """Write ``latest.json`` and ``latest.md`` under ``--out-dir``, update ``--update``'s section, print the tables."""
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = markdown(results)
