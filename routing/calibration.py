@@ -18,8 +18,8 @@ as Guo et al. do.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
+
+from routing.softmax import log_softmax, softmax
 
 #: Equal-width bins of the expected calibration error (Guo et al. 2017 use 15).
 ECE_BINS = 15
@@ -72,6 +72,8 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, bounds: tuple[float,
         raise ValueError(f"logits {logits.shape} and labels {labels.shape} do not fit")
     if len(labels) == 0:
         return 1.0
+    from scipy.optimize import minimize_scalar  # training only: serving never fits (routing.softmax)
+
     result = minimize_scalar(
         lambda log_t: negative_log_likelihood(logits, labels, float(np.exp(log_t))),
         bounds=(np.log(bounds[0]), np.log(bounds[1])),

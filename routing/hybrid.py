@@ -44,6 +44,7 @@ from routing.bundle import read_arrays, read_json
 from routing.lstm import ModelConfig, RecurrentNetwork
 from routing.ngrams import NgramConfig, NgramFeaturizer
 from routing.predictor import Predictor
+from routing.softmax import log_softmax
 from routing.vocabulary import OOV_ID, Vocabulary
 
 #: The members, in the order their scores are fused.
@@ -85,7 +86,7 @@ def fuse(scores: Sequence[np.ndarray], temperatures: Sequence[float], weights: S
         raise ValueError(f"temperatures must be positive, not {list(temperatures)}")
     w = np.full(len(scores), 1.0 / len(scores)) if weights is None else np.asarray(weights, dtype=np.float64)
     check_weights(w, len(scores))
-    stacked = np.stack([_log_softmax(np.asarray(s, dtype=np.float64) / t) for s, t in zip(scores, temperatures)])
+    stacked = np.stack([log_softmax(np.asarray(s, dtype=np.float64) / t) for s, t in zip(scores, temperatures)])
     top = stacked.max(axis=0)
     return top + np.log(np.tensordot(w, np.exp(stacked - top), axes=1))
 
@@ -95,12 +96,6 @@ def check_weights(weights: Sequence[float], members: int) -> None:
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (members,) or not np.all(w >= 0) or abs(float(w.sum()) - 1.0) > 1e-9:
         raise ValueError(f"member weights must be {members} non-negative numbers summing to 1, not {list(np.atleast_1d(w))}")
-
-
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    """``log softmax`` over the last axis of ``z`` (float64), shifted by the row maximum for stability."""
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 class LSTMMember:

@@ -32,11 +32,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.special import softmax
 
 from preprocessing.pipeline import Document
 from routing.bundle import read_arrays, read_json
 from routing.predictor import Predictor
+from routing.softmax import softmax
 from routing.vocabulary import OOV_ID, Vocabulary
 
 RNN_KINDS: tuple[str, ...] = ("lstm", "gru")

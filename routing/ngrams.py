@@ -40,12 +40,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from itertools import chain, repeat
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.sparse import csr_matrix
 
 from preprocessing.pipeline import Document
 from routing.tfidf import word_ngrams
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 #: scikit-learn's ``_VectorizerMixin._white_spaces``: what the char analyzer turns into one space.
 _WHITE_SPACES = re.compile(r"\s\s+")
@@ -458,6 +461,8 @@ class NgramFeaturizer:
         indices (see the module docstring and :meth:`features`). Each row's blocks have L2 norm
         ``1 / sqrt(number of blocks)`` each; a block with none of its n-grams known contributes
         nothing."""
+        from scipy.sparse import csr_matrix  # training and tests only: serving uses features() (routing.softmax says why)
+
         return csr_matrix(self.features(documents), shape=(len(documents), self.n_features))
 
     def row(self, document: Document) -> tuple[np.ndarray, np.ndarray]:

@@ -303,12 +303,19 @@ class Predictor(ABC):
         return path if name in PLOTS and path.is_file() else None
 
 
-def load_predictor(path: str | os.PathLike) -> Predictor:
+def load_predictor(path: str | os.PathLike, *, similar: bool = True) -> Predictor:
     """Load a bundle (a bundle directory, or a models directory whose ``current`` is used).
 
     Takes well under a second and about as much memory as the arrays (no TensorFlow); the
     memory the load used only while reading is returned to the system
     (:func:`routing.memory.release_free_heap`).
+
+    Args:
+        path: the bundle or models directory.
+        similar: also load the bundle's index of similar past tickets (:mod:`routing.similar`)
+            if it has one. ``False`` for callers that only route (``toiawase predict`` and
+            ``evaluate``): the index and bm25s (with SciPy) cost a process 20–40 MB resident
+            and are then neither read nor checked; ``predictor.similar`` stays ``None``.
 
     Raises:
         BundleError: missing or incomplete bundle, a damaged file (named), an unknown format or
@@ -326,7 +333,7 @@ def load_predictor(path: str | os.PathLike) -> Predictor:
         predictor = cls.from_bundle(directory, manifest, metrics)
         if manifest.get("out_of_scope"):
             predictor.scope = VocabularyScope.from_parts(manifest["out_of_scope"], read_json(directory, SCOPE_VOCABULARY))
-        if manifest.get("similar"):
+        if similar and manifest.get("similar"):
             from routing.similar import load_similar  # bm25s is imported only for bundles with an index
 
             predictor.similar = load_similar(directory, manifest)

@@ -28,11 +28,12 @@ def _fail(message: str) -> None:
 
 
 def _load(model: str):
+    """The bundle for routing only: without its similar-tickets index, which no command here shows."""
     from routing.bundle import BundleError
     from routing.predictor import load_predictor
 
     try:
-        return load_predictor(model)
+        return load_predictor(model, similar=False)
     except BundleError as exc:
         _fail(str(exc))
 
