@@ -83,14 +83,20 @@ def test_holdout_documents_leave_out_unknown_categories_and_empty_questions(exam
     assert labels.tolist() == [sorted(set(examples.labels)).index(examples.labels[0])]
 
 
-def test_member_temperatures_are_fitted_on_the_holdout(hybrid_bundle_dir, examples):
-    """Each member's temperature minimises its NLL on the run's holdout (as ``train`` splits it)."""
+@pytest.fixture(scope="module")
+def fixture_holdout(hybrid_bundle_dir, examples):
+    """(the ``hybrid_bundle_dir`` predictor, its run's holdout documents and label indices), split as ``train`` splits them."""
     config = FIXTURE_CONFIG
     train_idx, _ = train_test_split(np.arange(len(examples)), test_size=config.validation_fraction, stratify=examples.labels,
                                     random_state=config.seed)
     _, holdout = split_holdout(examples.subset(sorted(train_idx)), config.holdout_fraction, config.seed)
     predictor = load_predictor(hybrid_bundle_dir)
-    documents, labels = holdout_documents(holdout, predictor.categories)
+    return (predictor, *holdout_documents(holdout, predictor.categories))
+
+
+def test_member_temperatures_are_fitted_on_the_holdout(fixture_holdout):
+    """Each member's temperature minimises its NLL on the run's holdout (as ``train`` splits it)."""
+    predictor, documents, labels = fixture_holdout
     assert len(documents) == 54
     refitted = [fit_temperature(scores, labels) for scores in predictor.member_logits(documents)]
     np.testing.assert_allclose(predictor.member_temperatures, refitted, rtol=1e-6)
@@ -146,13 +152,8 @@ def test_weight_search_rejects_bad_grids(grid, n, message):
         fit_member_weights([np.zeros((n, 2)), np.zeros((n, 2))], [1.0, 1.0], np.zeros(n, dtype=np.int64), grid=grid)
 
 
-def test_member_weights_are_chosen_on_the_holdout(hybrid_bundle_dir, examples):
+def test_member_weights_are_chosen_on_the_holdout(fixture_holdout):
     """The bundle's weights are the holdout macro-F1's choice (as ``train`` splits the data)."""
-    config = FIXTURE_CONFIG
-    train_idx, _ = train_test_split(np.arange(len(examples)), test_size=config.validation_fraction, stratify=examples.labels,
-                                    random_state=config.seed)
-    _, holdout = split_holdout(examples.subset(sorted(train_idx)), config.holdout_fraction, config.seed)
-    predictor = load_predictor(hybrid_bundle_dir)
-    documents, labels = holdout_documents(holdout, predictor.categories)
+    predictor, documents, labels = fixture_holdout
     weights, _ = fit_member_weights(predictor.member_logits(documents), predictor.member_temperatures, labels)
     assert predictor.member_weights == [weights["lstm"], weights["ngram"]]
