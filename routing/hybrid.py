@@ -19,9 +19,10 @@ logits::
 so the base :class:`routing.predictor.Predictor` applies the bundle's final temperature ``T`` on
 top (``p = softmax(logits / T)``), then review and scope, as for every kind. This is the design
 the research for issue 9 chose ("avgprob" fusion; BENCHMARKS.md, "Winning design"): on jmultiwoz
-dev it scored 0.8997 macro-F1 against the BiLSTM's 0.8893 with equal weights; weighting the
-members by the holdout (LSTM 0.3 on both data sets) raised dev macro-F1 to 0.9077 (jmultiwoz)
-and 0.7360 (mlit_defects) from 0.9005 and 0.7282 (same trained members; BENCHMARKS.md).
+dev it scored 0.8997 macro-F1 against the BiLSTM's 0.8893 with equal weights. Weighting the
+members by the holdout (seed 1: LSTM 0.3 on both data sets) raised dev macro-F1 to 0.9077
+(jmultiwoz) and 0.7360 (mlit_defects) from 0.9005 and 0.7282 with the same trained members;
+over three seeds 0.8995 and 0.7402 (BENCHMARKS.md, "Fusion weights").
 Bundles written before the weights existed fuse with equal weights, as they were evaluated.
 
 Bundle files of this kind: ``vocabulary.json`` (the LSTM's id → token), ``ngrams.json``

@@ -8,7 +8,6 @@ unless the caller asked to skip bad rows.
 from __future__ import annotations
 
 import re
-
 from collections import Counter
 from dataclasses import dataclass, field
 
