@@ -203,7 +203,21 @@ def run_batch(items: Sequence[T], work: Callable[[Sequence[T]], list[R]]) -> lis
 def route_batch(predictor: Predictor, questions: Sequence[str], top_k: int, threshold: float | None) -> list[Prediction]:
     """Route several questions in chunks that give way to interactive requests (:func:`run_batch`).
 
+    The questions are prepared (cleaned, tokenized) chunk by chunk, then routed chunk by chunk in
+    the order of their token counts, and the predictions put back in the input order. The
+    recurrent member computes questions of one length together
+    (:meth:`routing.lstm.RecurrentNetwork.logits`), so a chunk of 16 questions of mixed lengths
+    costs about as many passes as it has lengths: profiled on 100-question calls of the load
+    test's questions (demo model), the network took half of the request's CPU time in 1105 passes
+    for 140 chunks; sorted, chunks hold few lengths.
+
     Returns:
         One prediction per question, as ``predictor.predict(questions, top_k, threshold)``.
     """
-    return run_batch(list(questions), lambda chunk: predictor.predict_documents([predictor.prepare(q) for q in chunk], top_k, threshold))
+    documents = run_batch(list(questions), lambda chunk: [predictor.prepare(q) for q in chunk])
+    order = sorted(range(len(documents)), key=lambda i: len(documents[i].tokens))
+    routed = run_batch([documents[i] for i in order], lambda chunk: predictor.predict_documents(chunk, top_k, threshold))
+    predictions: list[Prediction | None] = [None] * len(documents)
+    for position, index in enumerate(order):
+        predictions[index] = routed[position]
+    return predictions  # type: ignore[return-value]  # every position is filled

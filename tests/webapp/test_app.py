@@ -258,6 +258,26 @@ def test_api_questions_keep_their_order(client, bundle):
         assert prediction["probability"] == pytest.approx(expected.probability, abs=1e-5)
 
 
+def test_api_batch_routed_by_length_answers_in_the_input_order(client, bundle):
+    """A call with more questions than one chunk, of mixed lengths (the batch is routed sorted by
+    token count, webapp.scheduling.route_batch): each answer is the one of that question alone."""
+    from preprocessing.datasets import load_tickets
+    from tests.paths import SAMPLE_TICKETS
+
+    questions = [t.question for t in load_tickets(str(SAMPLE_TICKETS)).tickets[:45]] + ["＝＝＝", "返品"]
+    lengths = [len(bundle.prepare(q).tokens) for q in questions]
+    assert lengths != sorted(lengths) and len(set(lengths)) > 10  # the sort moves questions across chunks
+    response = client.post("/api/v1/predict", json={"questions": questions, "top_k": 2})
+    assert response.status_code == 200
+    predictions = response.get_json()["predictions"]
+    assert len(predictions) == len(questions)
+    assert len({p["probability"] for p in predictions}) > 20  # answers differ: a shuffle would show
+    for question, prediction in zip(questions, predictions):
+        expected = bundle.predict([question], 2)[0]
+        assert (prediction["category"], prediction["reason"]) == (expected.category, expected.reason)
+        assert prediction["probability"] == pytest.approx(expected.probability, abs=1e-5)
+
+
 def test_api_accepts_1000_questions(client):
     response = client.post("/api/v1/predict", json={"questions": [f"注文番号{i}の配送状況を教えてください" for i in range(1000)]})
     assert response.status_code == 200
