@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +16,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
 from preprocessing.pipeline import Document
-from routing.bundle import BundleError
+from routing.bundle import BundleError, resolve_bundle_path
 from routing.hybrid import HybridPredictor, fuse
 from routing.lstm import ModelConfig
 from routing.ngrams import NgramConfig, NgramFeaturizer, PackedTerms, char_ngrams, window_keys
@@ -204,13 +207,23 @@ def test_analysis_marks_words_the_lstm_member_does_not_know(hybrid_bundle_dir):
     assert analysis.truncated == 0
 
 
+def bundle_copy(models: Path, target: Path) -> Path:
+    """A copy of the bundle ``models`` points to (its ``current``), at ``target``."""
+    shutil.copytree(resolve_bundle_path(models), target)
+    return target
+
+
+def rewrite_json(path: Path, change: Callable[[Any], None]) -> None:
+    """Read the JSON file ``path``, let ``change`` edit it in place, write it back (UTF-8)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
 def test_bundle_without_weights_fuses_with_equal_weights(hybrid_bundle_dir, tmp_path):
     """Bundles written before the weights existed serve the plain mean, as they were evaluated."""
-    old = tmp_path / "old"
-    shutil.copytree(load_predictor(hybrid_bundle_dir).path, old)
-    info = json.loads((old / "bundle.json").read_text(encoding="utf-8"))
-    del info["model"]["member_weights"]
-    (old / "bundle.json").write_text(json.dumps(info, ensure_ascii=False), encoding="utf-8")
+    old = bundle_copy(hybrid_bundle_dir, tmp_path / "old")
+    rewrite_json(old / "bundle.json", lambda info: info["model"].pop("member_weights"))
     predictor = load_predictor(old)
     assert predictor.member_weights == [0.5, 0.5]
     documents = [predictor.prepare(q) for q in QUESTIONS]
@@ -218,29 +231,22 @@ def test_bundle_without_weights_fuses_with_equal_weights(hybrid_bundle_dir, tmp_
 
 
 def test_weights_that_are_not_a_mixture_are_a_damaged_bundle(hybrid_bundle_dir, tmp_path):
-    broken = tmp_path / "broken"
-    shutil.copytree(load_predictor(hybrid_bundle_dir).path, broken)
-    info = json.loads((broken / "bundle.json").read_text(encoding="utf-8"))
-    info["model"]["member_weights"] = {"lstm": 0.9, "ngram": 0.9}
-    (broken / "bundle.json").write_text(json.dumps(info, ensure_ascii=False), encoding="utf-8")
+    broken = bundle_copy(hybrid_bundle_dir, tmp_path / "broken")
+    rewrite_json(broken / "bundle.json", lambda info: info["model"].update(member_weights={"lstm": 0.9, "ngram": 0.9}))
     with pytest.raises(BundleError, match="summing to 1"):
         load_predictor(broken)
 
 
 def test_missing_ngram_file_is_named(hybrid_bundle_dir, tmp_path):
-    broken = tmp_path / "broken"
-    shutil.copytree(load_predictor(hybrid_bundle_dir).path, broken)
+    broken = bundle_copy(hybrid_bundle_dir, tmp_path / "broken")
     (broken / "ngrams.json").unlink()
     with pytest.raises(BundleError, match=r"ngrams\.json: missing"):
         load_predictor(broken)
 
 
 def test_weights_that_do_not_fit_the_ngrams_are_a_damaged_bundle(hybrid_bundle_dir, tmp_path):
-    broken = tmp_path / "broken"
-    shutil.copytree(load_predictor(hybrid_bundle_dir).path, broken)
-    terms = json.loads((broken / "ngrams.json").read_text(encoding="utf-8"))
-    terms["char"] = terms["char"][:-1]
-    (broken / "ngrams.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
+    broken = bundle_copy(hybrid_bundle_dir, tmp_path / "broken")
+    rewrite_json(broken / "ngrams.json", lambda terms: terms["char"].pop())
     with pytest.raises(BundleError, match="incomplete or damaged hybrid bundle .*char block"):
         load_predictor(broken)
 
