@@ -39,7 +39,6 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from preprocessing.datasets import load_tickets  # noqa: E402
 from preprocessing.tokenizer import _tagger  # noqa: E402
 from routing.bundle import resolve_bundle_path  # noqa: E402
-from routing.calibration import apply_temperature  # noqa: E402
 from routing.hybrid import fuse  # noqa: E402
 from routing.predictor import load_predictor  # noqa: E402
 
@@ -93,7 +92,7 @@ def main() -> None:
         stages["fusion"] = best_cpu_seconds(lambda: fuse(members, predictor.member_temperatures), args.repeats)
     else:
         stages[f"{predictor.kind} logits"] = best_cpu_seconds(lambda: predictor.logits(scored), args.repeats)
-    probabilities = apply_temperature(predictor.logits(scored), predictor.temperature)
+    probabilities = predictor.calibration.probabilities(predictor.logits(scored))
     stages["top-k, review, scope (decide)"] = best_cpu_seconds(lambda: predictor.decide(documents, probabilities), args.repeats)
 
     print(f"bundle {predictor.path} (kind {predictor.kind}); {n} questions of {args.questions}; load average {os.getloadavg()}")

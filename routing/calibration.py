@@ -13,9 +13,20 @@ over ``M`` equal-width confidence bins (Naeini et al. 2015; Guo et al. 2017, eq.
 
 with the confidence of a question its top probability. This module uses ``M = 15`` by default,
 as Guo et al. do.
+
+One temperature cannot fix a confidence curve of the wrong *shape* (on mlit_defects no single
+temperature brings dev ECE under 0.0337: BENCHMARKS.md). After the temperature the top
+probability ``c`` is therefore recalibrated on its own (*top-label calibration*, Gupta & Ramdas
+2022, "Top-label calibration and multiclass-to-binary reductions", ICLR): Platt scaling (Platt
+1999) of its log-odds, ``c' = σ(a · log(c / (1 − c)) + b)``, fitted on the same held-out
+questions as a logistic regression of "the top category is right" (:func:`fit_top_label`). The
+other categories share ``1 − c'`` in their old proportions, and ``c'`` never falls below the
+second category's new probability, so the ranking (and the accuracy) stays that of the logits.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -23,6 +34,12 @@ from routing.softmax import log_softmax, softmax
 
 #: Equal-width bins of the expected calibration error (Guo et al. 2017 use 15).
 ECE_BINS = 15
+
+#: Fewest held-out questions, and fewest right and wrong top categories among them, for which
+#: :func:`fit_top_label` fits the two Platt parameters; with fewer it keeps the identity ``(1, 0)``
+#: (our rule: two parameters from a handful of errors would be noise).
+TOP_LABEL_MIN_QUESTIONS = 200
+TOP_LABEL_MIN_EACH = 10
 
 
 def apply_temperature(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -126,3 +143,149 @@ def expected_calibration_error(confidences: np.ndarray, correct: np.ndarray, bin
     if n == 0:
         return 0.0
     return float(sum(row["count"] * abs(row["accuracy"] - row["confidence"]) for row in rows if row["count"]) / n)
+
+
+def top_label_log_odds(logits: np.ndarray, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log-probabilities of ``softmax(logits / temperature)`` and the log-odds of their top category.
+
+    Args:
+        logits: ``[n, C]`` pre-softmax scores, ``C ≥ 2``.
+        temperature: ``T > 0``.
+
+    Returns:
+        ``(log_p [n, C] float64, top [n] int, log_odds [n] float64)`` where ``log_odds =
+        log(c) − log(Σ_{j≠top} p_j) = log(c / (1 − c))`` for the top probability ``c``, computed
+        from the other probabilities directly, so it stays finite (and exact) when ``c`` rounds
+        to 1; ``+inf`` only when every other probability underflows.
+
+    Raises:
+        ValueError: if ``temperature`` is not positive.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, not {temperature}")
+    log_p = log_softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=-1)
+    rows = np.arange(log_p.shape[0])
+    top = log_p.argmax(axis=1)
+    others = log_p.copy()
+    others[rows, top] = -np.inf
+    with np.errstate(divide="ignore"):
+        log_rest = np.log(np.exp(others).sum(axis=1))
+    return log_p, top, log_p[rows, top] - log_rest
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How logits become the probabilities shown: a temperature, then top-label Platt scaling.
+
+    ``bundle.json["calibration"]`` holds ``temperature`` and, from bundles made with top-label
+    calibration on, ``top_label: {"slope", "intercept"}``; a bundle without them gets the plain
+    softmax / temperature alone (``slope 1, intercept 0`` is the identity, to the last bit).
+
+    Attributes:
+        temperature: ``T > 0`` (Guo et al. 2017).
+        slope: ``a > 0`` of ``c' = σ(a · logit(c) + b)`` (see the module docstring).
+        intercept: ``b``.
+    """
+
+    temperature: float = 1.0
+    slope: float = 1.0
+    intercept: float = 0.0
+
+    @classmethod
+    def from_dict(cls, section: dict | None) -> "Calibration":
+        """From ``bundle.json["calibration"]`` (``None`` or ``{}``: no calibration).
+
+        Raises:
+            ValueError: for a temperature or slope that is not positive.
+        """
+        section = section or {}
+        top = section.get("top_label") or {}
+        calibration = cls(float(section.get("temperature", 1.0)), float(top.get("slope", 1.0)), float(top.get("intercept", 0.0)))
+        if not (calibration.temperature > 0 and calibration.slope > 0 and np.isfinite(calibration.intercept)):
+            raise ValueError(f"calibration needs a positive temperature and slope and a finite intercept, not {asdict(calibration)}")
+        return calibration
+
+    @property
+    def top_label(self) -> dict:
+        """``{"slope", "intercept"}``, the ``top_label`` entry of ``bundle.json["calibration"]``."""
+        return {"slope": self.slope, "intercept": self.intercept}
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities ``[n, C]`` float32, rows summing to 1, same ranking as ``logits``.
+
+        The temperature alone (:func:`apply_temperature`, bit for bit) when the top-label step is
+        the identity.
+        """
+        if self.slope == 1.0 and self.intercept == 0.0:
+            return apply_temperature(logits, self.temperature)
+        return recalibrate_top_label(logits, self.temperature, self.slope, self.intercept)
+
+
+def recalibrate_top_label(logits: np.ndarray, temperature: float, slope: float, intercept: float) -> np.ndarray:
+    """``softmax(logits / T)`` with its top probability Platt-scaled (see the module docstring).
+
+    The new log-odds ``u = a · log(c / (1 − c)) + b`` are raised, where needed, to
+    ``log(p_2 / (1 − c))`` so that the top category keeps at least the second's new probability
+    ``p_2 · (1 − c') / (1 − c)`` (a tie at worst): the argmax never changes.
+
+    Args:
+        logits: ``[n, C]`` pre-softmax scores, ``C ≥ 2``.
+        temperature, slope, intercept: as in :class:`Calibration`.
+
+    Returns:
+        ``[n, C]`` float32 probabilities, rows summing to 1.
+    """
+    log_p, top, log_odds = top_label_log_odds(logits, temperature)
+    rows = np.arange(log_p.shape[0])
+    p = np.exp(log_p)
+    second = np.partition(p, -2, axis=1)[:, -2] if p.shape[1] > 1 else np.zeros(len(p))
+    rest = p.sum(axis=1) - p[rows, top]
+    finite = np.isfinite(log_odds) & (rest > 0)
+    with np.errstate(divide="ignore"):
+        floor = np.log(second) - np.log(np.where(finite, rest, 1.0))
+    u = np.where(finite, np.maximum(slope * np.where(finite, log_odds, 0.0) + intercept, floor), np.inf)
+    new_top = np.exp(-np.logaddexp(0.0, -u))  # σ(u), stable at both ends
+    new_rest = np.exp(-np.logaddexp(0.0, u))  # 1 − σ(u)
+    scale = np.where(finite, new_rest / np.where(finite, rest, 1.0), 0.0)
+    out = p * scale[:, None]
+    out[rows, top] = np.where(finite, new_top, p[rows, top])
+    return out.astype(np.float32)
+
+
+def fit_top_label(log_odds: np.ndarray, correct: np.ndarray) -> tuple[float, float]:
+    """Platt scaling of the top probability's log-odds, fitted on held-out questions.
+
+    A logistic regression of ``correct`` on ``log_odds`` (scikit-learn ``LogisticRegression``
+    without penalty, ``C=inf``, L-BFGS): ``P(right | c) = σ(a · logit(c) + b)`` (Platt 1999; as a top-label
+    calibrator, Gupta & Ramdas 2022).
+
+    Args:
+        log_odds: ``[n]`` log-odds of the top probability after the temperature
+            (:func:`top_label_log_odds`); non-finite values are left out.
+        correct: ``[n]`` whether the top category was right.
+
+    Returns:
+        ``(slope, intercept)``; the identity ``(1.0, 0.0)`` with fewer than
+        :data:`TOP_LABEL_MIN_QUESTIONS` usable questions or fewer than :data:`TOP_LABEL_MIN_EACH`
+        right or wrong ones, or when the fitted slope is not positive (a calibrator must keep the
+        order of confidences).
+
+    Raises:
+        ValueError: if the shapes differ.
+    """
+    log_odds = np.asarray(log_odds, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
+    if log_odds.shape != correct.shape or log_odds.ndim != 1:
+        raise ValueError(f"log-odds {log_odds.shape} and correct {correct.shape} do not fit")
+    usable = np.isfinite(log_odds)
+    x, y = log_odds[usable], correct[usable]
+    right = int(y.sum())
+    if len(y) < TOP_LABEL_MIN_QUESTIONS or min(right, len(y) - right) < TOP_LABEL_MIN_EACH:
+        return 1.0, 0.0
+    from sklearn.linear_model import LogisticRegression  # training only: serving never fits
+
+    model = LogisticRegression(C=np.inf, solver="lbfgs", max_iter=1000).fit(x[:, None], y)
+    slope, intercept = float(model.coef_[0, 0]), float(model.intercept_[0])
+    if not (slope > 0 and np.isfinite(intercept)):
+        return 1.0, 0.0
+    return slope, intercept

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from preprocessing.pipeline import Document
-from routing.calibration import apply_temperature
 from routing.predictor import Predictor
 
 #: Most tokens of one question occluded (a 5,000-character question has about 3,000).
@@ -83,7 +82,7 @@ def occlusion(predictor: Predictor, document: Document, category: str) -> list[E
     scored = min(read, MAX_OCCLUDED)
     if len(tokens) > 1:
         logits = predictor.occlusion_logits(document, range(scored))
-        probabilities = apply_temperature(logits, predictor.temperature)[:, column].astype(np.float64)
+        probabilities = predictor.calibration.probabilities(logits)[:, column].astype(np.float64)
         whole, without = probabilities[0], probabilities[1:]
     else:
         whole = float(predictor.probabilities([document])[0, column])

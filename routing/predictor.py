@@ -29,7 +29,7 @@ import numpy as np
 
 from preprocessing.pipeline import Document, PreprocessSettings, prepare
 from routing.bundle import METRICS, PLOTS, BundleError, read_json, read_manifest, resolve_bundle_path
-from routing.calibration import apply_temperature
+from routing.calibration import Calibration
 from routing.memory import release_free_heap
 from routing.review import ReviewPolicy, review_reason
 from routing.scope import VocabularyScope
@@ -134,7 +134,9 @@ class Predictor(ABC):
         created_at: ISO 8601 time of training (UTC).
         category_merge: ``{"keep": [...], "other": "その他"}`` if categories were merged at
             training (``--keep-categories``), else ``None``.
-        temperature: the calibration temperature (``bundle.json["calibration"]``; 1 if none).
+        calibration: the :class:`routing.calibration.Calibration` of ``bundle.json["calibration"]``
+            (temperature, then top-label Platt scaling; the plain softmax if none).
+        temperature: its temperature (1 if none).
         review: the :class:`routing.review.ReviewPolicy` (``bundle.json["review"]``; the old
             fixed threshold 0.5 for bundles without one).
         scope: the out-of-scope detector (:class:`routing.scope.VocabularyScope`), or ``None``
@@ -154,7 +156,8 @@ class Predictor(ABC):
         self.settings = PreprocessSettings.from_dict(manifest["preprocessing"])
         self.created_at: str = manifest["created_at"]
         self.category_merge: dict | None = manifest.get("category_merge")
-        self.temperature = float((manifest.get("calibration") or {}).get("temperature", 1.0))
+        self.calibration = Calibration.from_dict(manifest.get("calibration"))
+        self.temperature = self.calibration.temperature
         self.review = ReviewPolicy.from_dict(manifest["review"]) if manifest.get("review") else LEGACY_REVIEW
         self.scope: VocabularyScope | None = None
         self.similar: SimilarIndex | None = None
@@ -178,8 +181,8 @@ class Predictor(ABC):
         """
 
     def probabilities(self, documents: Sequence[Document]) -> np.ndarray:
-        """Calibrated probabilities ``softmax(logits / temperature)``, float32, rows sum to 1."""
-        return apply_temperature(self.logits(documents), self.temperature)
+        """Calibrated probabilities (:attr:`calibration` of :meth:`logits`), float32 ``[n, C]``, rows sum to 1."""
+        return self.calibration.probabilities(self.logits(documents))
 
     def occlusion_logits(self, document: Document, positions: Sequence[int]) -> np.ndarray:
         """Logits of a document and of its versions without one token: ``[1 + len(positions), C]``.

@@ -4,7 +4,9 @@ After the model is fitted, :func:`fit_confidence` takes the predictor (read back
 being written) and the holdout carved from the training data (never the evaluation data), and
 returns the bundle sections that :class:`routing.predictor.Predictor` applies at serving time:
 
-* ``calibration``: the temperature (Guo et al. 2017; :func:`routing.calibration.fit_temperature`);
+* ``calibration``: the temperature (Guo et al. 2017; :func:`routing.calibration.fit_temperature`),
+  then the top-label Platt scaling of the tempered top probability
+  (:func:`routing.calibration.fit_top_label`), both on the holdout;
 * ``review``: the ambiguity margin, and the threshold chosen on the risk–coverage curve of the
   calibrated holdout for ``target_precision`` (:func:`routing.review.choose_threshold`), with the
   curve itself for the /model page; questions the other rules send to review (ambiguous, out of
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from routing.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from routing.calibration import Calibration, apply_temperature, expected_calibration_error, fit_temperature, fit_top_label, top_label_log_odds
 from preprocessing.pipeline import Document
 from routing.predictor import Predictor
 from routing.review import ReviewPolicy, choose_threshold, risk_coverage_curve
@@ -41,7 +43,7 @@ def holdout_scores(predictor: Predictor, holdout: Examples) -> tuple[np.ndarray,
 
 
 def fit_confidence(predictor: Predictor, holdout: Examples, target_precision: float, margin: float) -> dict:
-    """Fit the temperature and choose the review threshold on ``holdout``.
+    """Fit the temperature and the top-label scaling, and choose the review threshold, on ``holdout``.
 
     Args:
         predictor: the fitted model (its own temperature is ignored: logits are used).
@@ -50,7 +52,8 @@ def fit_confidence(predictor: Predictor, holdout: Examples, target_precision: fl
         margin: the ambiguity margin between the two top probabilities.
 
     Returns:
-        ``{"calibration": {"temperature", "fitted_on", "ece_before", "ece_after"},
+        ``{"calibration": {"temperature", "top_label": {"slope", "intercept"}, "fitted_on",
+        "ece_before", "ece_temperature", "ece_after"},
         "review": {"threshold", "margin", "target_precision", "holdout_coverage",
         "holdout_accuracy", "curve": [[threshold, coverage, accuracy], ...]}}``, the sections
         of ``bundle.json``.
@@ -62,7 +65,10 @@ def fit_confidence(predictor: Predictor, holdout: Examples, target_precision: fl
         raise ValueError(f"target precision and margin must be in [0, 1], not {target_precision} and {margin}")
     logits, labels, documents = holdout_scores(predictor, holdout)
     temperature = fit_temperature(logits, labels)
-    raw, calibrated = apply_temperature(logits, 1.0), apply_temperature(logits, temperature)
+    raw, tempered = apply_temperature(logits, 1.0), apply_temperature(logits, temperature)
+    _, top_index, log_odds = top_label_log_odds(logits, temperature)
+    calibration = Calibration(temperature, *fit_top_label(log_odds, top_index == labels))
+    calibrated = calibration.probabilities(logits)
     ranked = np.sort(calibrated, axis=1)[:, ::-1]
     top = ranked[:, 0] if len(labels) else np.zeros(0)
     second = ranked[:, 1] if calibrated.shape[1] > 1 else np.zeros(len(labels))
@@ -74,8 +80,10 @@ def fit_confidence(predictor: Predictor, holdout: Examples, target_precision: fl
     return {
         "calibration": {
             "temperature": temperature,
+            "top_label": calibration.top_label,
             "fitted_on": int(len(labels)),
             "ece_before": expected_calibration_error(raw.max(axis=1), raw.argmax(axis=1) == labels) if len(labels) else None,
+            "ece_temperature": expected_calibration_error(tempered.max(axis=1), correct) if len(labels) else None,
             "ece_after": expected_calibration_error(top, correct) if len(labels) else None,
         },
         "review": {**policy.to_dict(), "holdout_coverage": coverage, "holdout_accuracy": accuracy, "curve": curve},

@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from preprocessing.sampling import merge_categories
-from routing.calibration import ECE_BINS, apply_temperature, expected_calibration_error, reliability_bins
+from routing.calibration import ECE_BINS, Calibration, apply_temperature, expected_calibration_error, reliability_bins
 from routing.fingerprints import load_fingerprints, overlap
 from routing.predictor import Prediction, Predictor
 from routing.review import REASONS
@@ -107,14 +107,14 @@ def evaluate_predictor(predictor: Predictor, questions: Sequence[str], labels: S
         raise ValueError("nothing to evaluate: no question has words left after cleaning")
     kept_labels = [labels[i] for i in kept]
     logits = predictor.logits([documents[i] for i in kept])
-    probabilities = apply_temperature(logits, predictor.temperature)
+    probabilities = predictor.calibration.probabilities(logits)
     predicted = [predictor.categories[j] for j in probabilities.argmax(axis=1)]
     metrics = evaluate_predictions(kept_labels, predicted, predictor.categories)
     metrics["model_kind"] = predictor.kind
     metrics["model_version"] = predictor.version
     metrics["skipped"] = {"empty after cleaning": len(documents) - len(kept)}
     correct = np.asarray(predicted) == np.asarray(kept_labels)
-    metrics["calibration"] = calibration_report(logits, predictor.temperature, correct)
+    metrics["calibration"] = calibration_report(logits, predictor.calibration, correct)
     metrics["review"] = review_report(predictor.decide(documents, probabilities), labels)
     trained = load_fingerprints(predictor.path)
     metrics["overlap"] = None if trained is None else overlap(trained, [documents[i].cleaned for i in kept]).to_dict()
@@ -127,27 +127,34 @@ def evaluate_predictor(predictor: Predictor, questions: Sequence[str], labels: S
     return metrics
 
 
-def calibration_report(logits: np.ndarray, temperature: float, correct: np.ndarray) -> dict:
-    """Expected calibration error before (temperature 1) and after calibration, with the reliability bins.
+def calibration_report(logits: np.ndarray, calibration: Calibration, correct: np.ndarray) -> dict:
+    """Expected calibration error before calibration, with the temperature alone, and after
+    (temperature and top-label scaling), with the reliability bins before and after.
 
     Args:
         logits: ``[n, C]`` scores before the softmax.
-        temperature: the model's calibration temperature.
-        correct: ``[n]`` whether the top category is right (the same before and after: scaling
-            keeps the ranking).
+        calibration: the model's :class:`routing.calibration.Calibration`.
+        correct: ``[n]`` whether the top category is right (the same before and after:
+            calibration keeps the ranking).
 
     Returns:
-        ``{"temperature", "ece_before", "ece_after", "bins", "reliability": [bin, ...]}``
-        (:func:`routing.calibration.reliability_bins` of the calibrated probabilities).
+        ``{"temperature", "top_label": {"slope", "intercept"}, "ece_before", "ece_temperature",
+        "ece_after", "bins", "reliability": [bin, ...], "reliability_before": [bin, ...]}``
+        (:func:`routing.calibration.reliability_bins` of the calibrated and of the raw top
+        probabilities).
     """
     before = apply_temperature(logits, 1.0).max(axis=1)
-    after = apply_temperature(logits, temperature).max(axis=1)
+    tempered = apply_temperature(logits, calibration.temperature).max(axis=1)
+    after = calibration.probabilities(logits).max(axis=1)
     return {
-        "temperature": temperature,
+        "temperature": calibration.temperature,
+        "top_label": calibration.top_label,
         "ece_before": expected_calibration_error(before, correct),
+        "ece_temperature": expected_calibration_error(tempered, correct),
         "ece_after": expected_calibration_error(after, correct),
         "bins": ECE_BINS,
         "reliability": reliability_bins(after, correct),
+        "reliability_before": reliability_bins(before, correct),
     }
 
 

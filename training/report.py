@@ -43,9 +43,12 @@ def confidence_lines(metrics: dict) -> list[str]:
     lines = []
     calibration, review = metrics.get("calibration"), metrics.get("review")
     if calibration:
+        top = calibration.get("top_label") or {"slope": 1.0, "intercept": 0.0}
+        steps = "" if "ece_temperature" not in calibration else f" → {calibration['ece_temperature']:.4f} (temperature)"
         lines += ["", (
-            f"calibration: temperature {calibration['temperature']:.3f}, expected calibration error "
-            f"{calibration['ece_before']:.4f} → {calibration['ece_after']:.4f} ({calibration['bins']} bins)"
+            f"calibration: temperature {calibration['temperature']:.3f}, top-label slope {top['slope']:.3f} intercept "
+            f"{top['intercept']:+.3f}; expected calibration error {calibration['ece_before']:.4f}{steps} → "
+            f"{calibration['ece_after']:.4f} ({calibration['bins']} bins)"
         )]
     if review:
         accuracy = "–" if review["auto_accuracy"] is None else f"{review['auto_accuracy']:.1%}"

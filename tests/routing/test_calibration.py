@@ -1,17 +1,22 @@
-"""Temperature scaling and the expected calibration error (Guo et al. 2017)."""
+"""Temperature scaling and the expected calibration error (Guo et al. 2017); top-label Platt scaling
+(Platt 1999; Gupta & Ramdas 2022)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.special import softmax
+from scipy.special import expit, logit, softmax
 
 from routing.calibration import (
+    Calibration,
     apply_temperature,
     expected_calibration_error,
     fit_temperature,
+    fit_top_label,
     negative_log_likelihood,
+    recalibrate_top_label,
     reliability_bins,
+    top_label_log_odds,
 )
 
 
@@ -66,3 +71,86 @@ def test_shapes_are_checked():
     with pytest.raises(ValueError, match="do not fit"):
         fit_temperature(np.zeros((3, 2)), np.array([0, 1]))
     assert fit_temperature(np.zeros((0, 2)), np.zeros(0, dtype=int)) == 1.0
+
+
+# --- top-label Platt scaling --------------------------------------------------------------------
+
+
+def misshapen(slope: float, intercept: float, n: int = 20_000, classes: int = 6, seed: int = 0):
+    """Logits whose top category is right with probability ``σ(slope · logit(c) + intercept)``.
+
+    ``c`` is the top probability of ``softmax(logits)``; for ``slope ≠ 1`` no temperature can
+    calibrate them (a temperature moves all log-odds together, the curve keeps its shape).
+    """
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0.0, 2.0, size=(n, classes))
+    top = softmax(logits, axis=1).max(axis=1)
+    correct = rng.random(n) < expit(slope * logit(top) + intercept)
+    return logits, correct
+
+
+def test_known_platt_parameters_are_recovered():
+    logits, correct = misshapen(0.7, 0.25)
+    _, _, log_odds = top_label_log_odds(logits)
+    slope, intercept = fit_top_label(log_odds, correct)
+    assert slope == pytest.approx(0.7, abs=0.04) and intercept == pytest.approx(0.25, abs=0.05)
+
+
+def test_top_label_scaling_fixes_a_shape_no_temperature_can():
+    logits, correct = misshapen(0.5, 0.6, seed=1)
+    labels = np.where(correct, logits.argmax(axis=1), (logits.argmax(axis=1) + 1) % logits.shape[1])
+    temperature = fit_temperature(logits, labels)
+    tempered = apply_temperature(logits, temperature).max(axis=1)
+    _, _, log_odds = top_label_log_odds(logits, temperature)
+    calibrated = Calibration(temperature, *fit_top_label(log_odds, correct)).probabilities(logits)
+    assert expected_calibration_error(tempered, correct) > 0.04
+    assert expected_calibration_error(calibrated.max(axis=1), correct) < 0.015
+    assert np.array_equal(calibrated.argmax(axis=1), logits.argmax(axis=1))
+
+
+def test_recalibrated_rows_follow_the_formula_and_keep_the_ranking():
+    logits = np.array([[2.0, 0.5, -1.0], [0.3, 0.2, 0.1], [1.0, 3.0, 0.0], [40.0, 0.0, 0.0]])
+    out = recalibrate_top_label(logits, 0.8, 0.7, 0.25)
+    p = softmax(logits / 0.8, axis=1)
+    c = p.max(axis=1)
+    new = expit(0.7 * logit(c) + 0.25)
+    for row in (0, 2):  # the formula: the top Platt-scaled, the rest sharing 1 − c' in proportion
+        expected = p[row] * (1 - new[row]) / (1 - c[row])
+        expected[p[row].argmax()] = new[row]
+        np.testing.assert_allclose(out[row], expected, rtol=1e-6)
+    # Nearly a tie (row 1) under a steep, lowering scaling: Platt alone would put the top
+    # (σ(2 · logit(0.37) − 1) ≈ 0.11) under the runner-up; it is held level with it instead.
+    steep = recalibrate_top_label(logits, 0.8, 2.0, -1.0)
+    assert steep[1, 0] == pytest.approx(steep[1, 1], rel=1e-6) and steep[1, 0] >= steep[1, 1] > steep[1, 2]
+    assert expit(2.0 * logit(c[1]) - 1.0) < 0.12 < steep[1, 0]
+    # A top probability that rounds to 1 in float64 still gets finite log-odds (40 / 0.8 = 50 nats).
+    assert top_label_log_odds(logits, 0.8)[2][3] == pytest.approx(50.0 - np.log(2.0))
+    assert out.dtype == np.float32 and np.allclose(out.sum(axis=1), 1.0, atol=1e-6)
+    assert np.array_equal(out.argmax(axis=1), logits.argmax(axis=1))
+
+
+def test_identity_scaling_is_the_temperature_to_the_last_bit():
+    logits = np.random.default_rng(3).normal(0.0, 3.0, size=(50, 4))
+    assert np.array_equal(Calibration(1.7).probabilities(logits), apply_temperature(logits, 1.7))
+    assert Calibration.from_dict({"temperature": 1.7}) == Calibration(1.7, 1.0, 0.0)
+    assert Calibration.from_dict(None) == Calibration()
+    section = {"temperature": 0.9, "top_label": {"slope": 0.7, "intercept": 0.25}}
+    assert Calibration.from_dict(section) == Calibration(0.9, 0.7, 0.25)
+    assert Calibration.from_dict(section).top_label == section["top_label"]
+
+
+@pytest.mark.parametrize("section", [{"temperature": 0.0}, {"temperature": 1.0, "top_label": {"slope": -0.5, "intercept": 0.0}},
+                                     {"temperature": 1.0, "top_label": {"slope": 1.0, "intercept": float("nan")}}])
+def test_a_calibration_that_would_reorder_is_rejected(section):
+    with pytest.raises(ValueError, match="positive temperature and slope"):
+        Calibration.from_dict(section)
+
+
+def test_too_little_evidence_keeps_the_identity():
+    logits, correct = misshapen(0.7, 0.25, n=199)
+    _, _, log_odds = top_label_log_odds(logits)
+    assert fit_top_label(log_odds, correct) == (1.0, 0.0)  # under 200 questions
+    assert fit_top_label(np.linspace(-2, 4, 500), np.r_[np.zeros(9, bool), np.ones(491, bool)]) == (1.0, 0.0)  # 9 wrong
+    assert fit_top_label(np.linspace(-2, 4, 500), np.linspace(-2, 4, 500) < 1) == (1.0, 0.0)  # confidence predicts errors
+    with pytest.raises(ValueError, match="do not fit"):
+        fit_top_label(np.zeros(3), np.zeros(2, bool))

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from scipy.special import softmax
+from scipy.special import expit, logit, softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
@@ -250,6 +250,32 @@ def test_weights_that_do_not_fit_the_ngrams_are_a_damaged_bundle(hybrid_bundle_d
     with pytest.raises(BundleError, match="incomplete or damaged hybrid bundle .*char block"):
         load_predictor(broken)
 
+
+
+def test_top_label_scaling_in_the_bundle_is_served_everywhere(hybrid_bundle_dir, tmp_path):
+    """A bundle with ``calibration.top_label`` serves σ(a · logit(c) + b) as the top probability,
+    the same in a fresh process; the ranking, the answer and the other categories' proportions stay."""
+    scaled = bundle_copy(hybrid_bundle_dir, tmp_path / "scaled")
+    rewrite_json(scaled / "bundle.json", lambda info: info["calibration"].update(top_label={"slope": 0.7, "intercept": 0.25}))
+    plain, predictor = load_predictor(hybrid_bundle_dir), load_predictor(scaled)
+    before, after = plain.predict_proba(QUESTIONS), predictor.predict_proba(QUESTIONS)
+    top = before.argmax(axis=1)
+    rows = np.arange(len(QUESTIONS))
+    c = before[rows, top].astype(np.float64)
+    np.testing.assert_allclose(after[rows, top], expit(0.7 * logit(c) + 0.25), rtol=1e-5)
+    others = np.ones_like(before, dtype=bool)
+    others[rows, top] = False  # the others keep their shares of what the top leaves
+    np.testing.assert_allclose((after / (1 - after[rows, top])[:, None])[others], (before / (1 - c)[:, None])[others], rtol=1e-4)
+    assert np.array_equal(after.argmax(axis=1), top) and not np.allclose(after, before, atol=1e-3)
+    assert np.array_equal(fresh_process_probabilities(scaled, QUESTIONS), after)
+    assert [p.category for p in predictor.predict(QUESTIONS)] == [p.category for p in plain.predict(QUESTIONS)]
+
+
+def test_a_negative_top_label_slope_is_a_damaged_bundle(hybrid_bundle_dir, tmp_path):
+    broken = bundle_copy(hybrid_bundle_dir, tmp_path / "broken")
+    rewrite_json(broken / "bundle.json", lambda info: info["calibration"].update(top_label={"slope": -1.0, "intercept": 0.0}))
+    with pytest.raises(BundleError, match="positive temperature and slope"):
+        load_predictor(broken)
 
 # --- packed term tables and batches -------------------------------------------------------
 

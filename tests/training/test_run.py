@@ -264,6 +264,9 @@ def test_calibration_and_review_are_fitted_on_the_holdout_and_reported_on_valida
     assert again["calibration"] == info["calibration"] and again["review"] == info["review"]
     assert info["calibration"]["fitted_on"] == len(holdout) == 54
     assert bundle.temperature == info["calibration"]["temperature"] > 0
+    # 54 held-out questions are too few for the top-label scaling's two parameters: identity.
+    assert info["calibration"]["top_label"] == {"slope": 1.0, "intercept": 0.0} == result.metrics["calibration"]["top_label"]
+    assert info["calibration"]["ece_temperature"] == info["calibration"]["ece_after"]
     assert bundle.review.threshold == info["review"]["threshold"] and bundle.review.target_precision == 0.95
     metrics = result.metrics
     assert metrics["calibration"]["temperature"] == bundle.temperature and metrics["calibration"]["bins"] == 15
