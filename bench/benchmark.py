@@ -34,6 +34,7 @@ mlit_defects=BUNDLE --merge DIR/latest.json`` with the seed-1 bundles (trained a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -312,6 +313,8 @@ def main() -> None:
     parser.add_argument("--single-questions", type=int, default=2_000)
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--out-dir", default=str(REPO / "bench" / "results"))
+    parser.add_argument("--models-dir", help="Train the bundles here and keep them (default: a temporary directory, removed), "
+                                             "e.g. for a later --speed-only run on the seed-1 bundles.")
     parser.add_argument("--update", help="Markdown file whose bench:start/bench:end section is replaced.")
     parser.add_argument("--speed-only", nargs="+", metavar="NAME=BUNDLE",
                         help="Only the speed part, with these trained bundles (data set name = bundle or models directory), "
@@ -326,7 +329,8 @@ def main() -> None:
     root = Path(args.data_root)
     results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": _machine(), "kind": base.kind,
                "seeds": args.seeds, "command": "python bench/benchmark.py " + " ".join(sys.argv[1:]), "quality": {}, "curves": {}, "speed": {}}
-    with tempfile.TemporaryDirectory() as models_root:
+    with contextlib.ExitStack() as stack:
+        models_root = args.models_dir or stack.enter_context(tempfile.TemporaryDirectory())
         dev_questions, bundles = {}, {}
         for name in args.datasets:
             folder = root / name
