@@ -166,10 +166,10 @@ def plot_reliability_diagram(calibration: Mapping, path: str | os.PathLike) -> N
         earlier = [b for b in before if b.get("count") and b.get("accuracy") is not None and b.get("confidence") is not None]
         if earlier:
             top.plot([b["confidence"] for b in earlier], [b["accuracy"] for b in earlier], linestyle="none",
-                     marker="o", color="#e08a2c", alpha=0.7,
+                     marker="o", color="#e08a2c", alpha=0.7, zorder=3,
                      label=f"較正前 (ECE {_percent(calibration.get('ece_before'))})")
         elif calibration.get("ece_before") is not None:
-            top.plot([], [], linestyle="none", marker="o", color="#e08a2c", alpha=0.7,
+            top.plot([], [], linestyle="none", marker="o", color="#e08a2c", alpha=0.7, zorder=3,
                      label=f"較正前 (ECE {_percent(calibration.get('ece_before'))})")
         if calibration.get("ece_temperature") is not None:
             top.plot([], [], linestyle="none", label=f"温度スケーリングのみ (ECE {_percent(calibration['ece_temperature'])})")
