@@ -180,7 +180,7 @@ def plot_reliability_diagram(calibration: Mapping, path: str | os.PathLike) -> N
         top.set_ylabel("正解率 (accuracy)")
         top.set_title(f"信頼度の較正（{calibration.get('bins') or len(after) or 15} 区間）")
         top.grid(alpha=0.3)
-        top.legend(loc="upper left", fontsize=9)
+        top.legend(loc="upper left", fontsize=9, framealpha=0.9)
         total = sum(b.get("count") or 0 for b in after)
         if total:
             bottom.bar([b["lower"] for b in after], [(b.get("count") or 0) / total for b in after],

@@ -505,20 +505,47 @@ def test_model_page_says_when_the_threshold_is_overridden(make_app, bundle):
     assert f"<dt>しきい値（学習時に選択）</dt><dd>{percent(bundle.manifest['review']['threshold'])}</dd>" in html
 
 
-def test_model_page_of_a_bundle_without_calibration_or_review(trained_bundle_dir, tmp_path, monkeypatch):
-    """An older bundle: metrics without ``calibration``/``review``, bundle.json without ``review``
-    and ``calibration``, none of the two new plots. The page renders without those cards."""
+@pytest.fixture
+def edited_bundle(trained_bundle_dir, tmp_path, monkeypatch):
+    """A copy of the session's models directory and its current bundle's directory, for tests that
+    edit the bundle; ``client()`` then serves the copy."""
     monkeypatch.delenv(settings.ENV_MODEL, raising=False)
     monkeypatch.delenv(settings.ENV_THRESHOLD, raising=False)
     models = copy_models(trained_bundle_dir, tmp_path / "models")
-    bundle_dir = models / os.readlink(models / "current")
-    for name, keys in (("metrics.json", ("calibration", "review")), ("bundle.json", ("calibration", "review"))):
-        data = json.loads((bundle_dir / name).read_text(encoding="utf-8"))
-        assert all(key in data for key in keys)
-        (bundle_dir / name).write_text(json.dumps({k: v for k, v in data.items() if k not in keys}, ensure_ascii=False), encoding="utf-8")
+
+    def client():
+        return create_app({"TESTING": True, "MODEL_PATH": str(models), "DB_URL": f"sqlite:///{tmp_path / 'feedback.sqlite3'}"}).test_client()
+
+    return models / os.readlink(models / "current"), client
+
+
+def edit_json(path: Path, edit) -> None:
+    """Rewrite the JSON file ``path`` with ``edit(data)``'s result."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(edit(data), ensure_ascii=False), encoding="utf-8")
+
+
+def test_model_page_shows_the_recalibration_after_the_temperature(edited_bundle):
+    """Metrics with the ECE of the temperature alone and a top-label recalibration (slope, intercept)."""
+    bundle_dir, client = edited_bundle
+    edit_json(bundle_dir / "metrics.json", lambda m: {
+        **m, "calibration": {**m["calibration"], "ece_temperature": 0.0734, "top_label": {"slope": 1.25, "intercept": -0.125}}})
+    html = page(client().get("/model"))
+    assert "<dt>ECE（温度スケーリングのみ）</dt><dd>7.3%</dd>" in html
+    assert "<dt>確信度の再較正</dt><dd>傾き 1.250、切片 -0.125</dd>" in html
+    assert "温度スケーリング（Guo et al. 2017）と確信度の再較正で較正しています" in html
+
+
+def test_model_page_of_a_bundle_without_calibration_or_review(edited_bundle):
+    """An older bundle: metrics without ``calibration``/``review``, bundle.json without ``review``
+    and ``calibration``, none of the two new plots. The page renders without those cards."""
+    bundle_dir, client = edited_bundle
+    for name in ("metrics.json", "bundle.json"):
+        assert {"calibration", "review"} <= set(json.loads((bundle_dir / name).read_text(encoding="utf-8")))
+        edit_json(bundle_dir / name, lambda data: {k: v for k, v in data.items() if k not in ("calibration", "review")})
     for name in ("reliability_diagram.png", "risk_coverage.png"):
         (bundle_dir / name).unlink()
-    client = create_app({"TESTING": True, "MODEL_PATH": str(models), "DB_URL": f"sqlite:///{tmp_path / 'feedback.sqlite3'}"}).test_client()
+    client = client()
     response = client.get("/model")
     assert response.status_code == 200
     html = page(response)
