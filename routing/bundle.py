@@ -54,7 +54,8 @@ PREVIOUS = "previous"
 MANIFEST = "bundle.json"
 METRICS = "metrics.json"
 ARRAYS = "weights.npz"
-PLOTS = ("training_curves.png", "confusion_matrix.png")
+#: The plot files a bundle may hold (each optional; the web app serves only these names).
+PLOTS = ("training_curves.png", "confusion_matrix.png", "reliability_diagram.png", "risk_coverage.png")
 
 
 class BundleError(Exception):

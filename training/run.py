@@ -205,16 +205,21 @@ def write_bundle(
             "dropped": dict(prepared.drops),
             **fitted.summary,
         }
-        _write_plots(writer, fitted.history, metrics)
+        _write_plots(writer, fitted.history, metrics, manifest)
         metrics["data"]["training_seconds"] = round(time.perf_counter() - started, 1)
         writer.write_json(METRICS, metrics)
         return writer.commit(make_current), metrics
 
 
-def _write_plots(writer: BundleWriter, history: dict[str, list[float]], metrics: dict) -> None:
-    """The confusion matrix and (for kinds with epochs) the training curves, as PNG files."""
-    from training.plots import plot_confusion_matrix, plot_training_curves
+def _write_plots(writer: BundleWriter, history: dict[str, list[float]], metrics: dict, manifest: dict) -> None:
+    """The confusion matrix, (for kinds with epochs) the training curves, the reliability diagram of
+    the validation set and the risk–coverage curve of the holdout (``bundle.json["review"]``), as PNG files."""
+    from training.plots import plot_confusion_matrix, plot_reliability_diagram, plot_risk_coverage, plot_training_curves
 
     plot_confusion_matrix(metrics["confusion_matrix"], metrics["categories"], writer.path / "confusion_matrix.png")
     if history:
         plot_training_curves(history, writer.path / "training_curves.png")
+    if metrics.get("calibration"):
+        plot_reliability_diagram(metrics["calibration"], writer.path / "reliability_diagram.png")
+    if manifest.get("review"):
+        plot_risk_coverage(manifest["review"], writer.path / "risk_coverage.png")

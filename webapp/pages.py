@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 from routing.bundle import PLOTS
 from routing.evidence import Evidence
 from routing.predictor import Predictor
+from routing.review import REASONS
 from routing.versions import REPORTS_DIR
 from webapp.errors import AppError
 from webapp.feedback_pages import forms_for
@@ -42,6 +43,30 @@ REASON_TEXTS = {
     "ambiguous": "上位の候補カテゴリの確率が拮抗しています。",
     "low_confidence": "最も確からしいカテゴリでも確率がしきい値を下回っています。",
 }
+
+#: Short names of the review reasons for the model page's table (keys: routing.review.REASONS).
+REASON_LABELS = {
+    "no_content": "内容なし",
+    "out_of_scope": "対象外",
+    "ambiguous": "候補が拮抗",
+    "low_confidence": "確信度が低い",
+}
+
+#: Alt text and caption of each plot of :data:`routing.bundle.PLOTS` on the model page.
+FIGURES = {
+    "training_curves.png": ("学習曲線（エポックごとの損失と正解率）", "学習曲線"),
+    "confusion_matrix.png": ("混同行列（行：正解カテゴリ、列：予測カテゴリ）", "混同行列（検証データ）"),
+    "reliability_diagram.png": (
+        "信頼度図（横軸：確信度の区間、縦軸：その区間の正解率。対角線に近いほど確率が信頼できる）",
+        "信頼度図（検証データ、較正前と較正後）",
+    ),
+    "risk_coverage.png": (
+        "カバー率と正解率の曲線（横軸：自動で振り分ける割合、縦軸：その正解率。丸が選ばれたしきい値）",
+        "しきい値ごとの自動振り分けの割合と正解率（学習時の holdout）",
+    ),
+}
+#: Plots shown in their own card of the model page rather than in the card of figures.
+CARD_FIGURES = {"reliability_diagram.png": "calibration", "risk_coverage.png": "review"}
 
 #: How each model kind is named on the pages.
 MODEL_LABELS = {"lstm": "LSTM", "tfidf": "TF-IDF＋ロジスティック回帰", "hybrid": "LSTM＋n-gram線形モデル"}
@@ -121,15 +146,26 @@ def highlighted(evidence: list[Evidence]) -> list[dict]:
 @bp.get("/model")
 @requires_model
 def model_page() -> str:
-    """The loaded model: the model vs the TF-IDF baseline, per-category table, confusion matrix, curves."""
+    """The loaded model: the model vs the TF-IDF baseline, per-category table, calibration, review
+    routing (its operating point), confusion matrix, curves.
+
+    The calibration card needs ``metrics["calibration"]``, the review card ``metrics["review"]``
+    or ``bundle.json["review"]``; a bundle without them (older formats) shows neither card, and
+    only the plot files the bundle holds are shown.
+    """
     predictor = g.predictor
     metrics = predictor.metrics
     baselines = metrics.get("baselines", {})
     baseline = baselines.get("tfidf_word_logreg") or next(iter(baselines.values()), {})
-    plots = [name for name in PLOTS if predictor.plot_path(name)]
+    figures = {name: dict(zip(("name", "alt", "caption"), (name, *FIGURES.get(name, (name, name))))) for name in PLOTS if predictor.plot_path(name)}
     return render_template(
         "model.html", predictor=predictor, model_label=MODEL_LABELS.get(predictor.kind, predictor.kind), metrics=metrics,
-        baseline=baseline, plots=plots, threshold=review_threshold(predictor), has_report=latest_report(predictor) is not None,
+        baseline=baseline, plots=[f for name, f in figures.items() if name not in CARD_FIGURES],
+        card_figures={CARD_FIGURES[name]: f for name, f in figures.items() if name in CARD_FIGURES},
+        calibration=metrics.get("calibration") or {}, review=metrics.get("review") or {},
+        holdout=predictor.manifest.get("review") or {}, holdout_calibration=predictor.manifest.get("calibration") or {},
+        reasons=[(reason, REASON_LABELS[reason], REASON_TEXTS[reason]) for reason in REASONS],
+        threshold=review_threshold(predictor), has_report=latest_report(predictor) is not None,
     )
 
 
@@ -158,7 +194,7 @@ def retrain_report() -> Response:
 
 @bp.get("/model/plots/<name>")
 def plot(name: str) -> Response:
-    """A plot PNG of the loaded bundle (``training_curves.png`` or ``confusion_matrix.png``).
+    """A plot PNG of the loaded bundle (one of :data:`routing.bundle.PLOTS`).
 
     Raises:
         NotFound: for another name, a bundle without that plot, or no model (an image URL

@@ -56,7 +56,8 @@ def test_bundle_describes_a_tfidf_model(tfidf_bundle_dir):
     info = json.loads((predictor.path / "bundle.json").read_text(encoding="utf-8"))
     assert info["kind"] == "tfidf" and info["model"] == {"ngram_range": [1, 2], "sublinear_tf": True}
     names = {p.name for p in predictor.path.iterdir()}
-    assert names == {"bundle.json", "terms.json", "weights.npz", "metrics.json", "confusion_matrix.png", "scope_vocabulary.json", "train_questions.npz", "similar"}
+    assert names == {"bundle.json", "terms.json", "weights.npz", "metrics.json", "confusion_matrix.png", "reliability_diagram.png",
+                     "risk_coverage.png", "scope_vocabulary.json", "train_questions.npz", "similar"}
     assert predictor.token_limit is None
 
 

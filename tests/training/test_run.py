@@ -66,7 +66,8 @@ def test_bundle_files_exist(run):
     names = {"bundle.json", "vocabulary.json", "weights.npz", "model.keras", "metrics.json", "history.json",
              "scope_vocabulary.json", "train_questions.npz", *PLOTS}
     assert names == {"bundle.json", "vocabulary.json", "weights.npz", "model.keras", "metrics.json", "history.json",
-                     "scope_vocabulary.json", "train_questions.npz", "training_curves.png", "confusion_matrix.png"}
+                     "scope_vocabulary.json", "train_questions.npz", "training_curves.png", "confusion_matrix.png",
+                     "reliability_diagram.png", "risk_coverage.png"}
     assert {p.name for p in result.bundle_path.iterdir()} == names | {"similar"}
     # The similar-tickets index (routing.similar): bm25s's files and the masked tickets.
     assert {p.name for p in (result.bundle_path / "similar").iterdir()} == {

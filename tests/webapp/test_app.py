@@ -9,6 +9,7 @@ feedback database in the test's tmp_path.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from routing.bundle import PLOTS
 from routing.predictor import load_predictor as load_bundle
 from webapp import create_app, settings
 from webapp.serve import gunicorn_options
+from tests.bundles import copy_models
 
 QUESTION = "注文した商品がまだ届きません。いつ発送されますか？"
 QUESTIONS = [
@@ -461,6 +463,96 @@ def test_model_page(client, bundle):
         assert f"{100 * row['f1']:.1f}%" in html
     for name in PLOTS:
         assert f"/model/plots/{name}?v={bundle.version}" in html
+
+
+def percent(value: float) -> str:
+    """A fraction as the page's ``percent`` filter writes it (``0.6923`` → ``"69.2%"``)."""
+    return f"{100 * value:.1f}%"
+
+
+def test_model_page_shows_calibration_and_the_operating_point(client, bundle):
+    html = page(client.get("/model"))
+    calibration, review, holdout = bundle.metrics["calibration"], bundle.metrics["review"], bundle.manifest["review"]
+    assert "信頼度の較正 (calibration)" in html and "要確認への振り分け (review routing)" in html
+    ece = f'<dd id="ece">{percent(calibration["ece_before"])} → {percent(calibration["ece_after"])}</dd>'
+    assert ece in html
+    assert f"<dd>{calibration['temperature']:.3f}</dd>" in html
+    assert "確信度を 15 区間に等分" in html
+    if review["auto_accuracy"] is None:
+        sentence = "検証データでは自動で振り分けた質問がなく、すべて担当者が確認します。"
+    else:
+        sentence = (f"検証データの {percent(review['coverage'])} を自動で振り分け、"
+                    f"その正解率は {percent(review['auto_accuracy'])}。残りは担当者が確認します。")
+    assert f'<p class="lead" id="operating-point">{sentence}</p>' in html
+    # One row per reason, with its count and share of the validation questions.
+    rows = re.findall(r'<th scope="row" title="[^"]+">要確認：(\S+) <small><code>(\w+)</code></small></th><td class="num">(\d+)</td><td class="num">([^<]+)</td>', html)
+    labels = {"no_content": "内容なし", "out_of_scope": "対象外", "ambiguous": "候補が拮抗", "low_confidence": "確信度が低い"}
+    assert rows == [(labels[r], r, str(c), percent(c / review["n"])) for r, c in review["reasons"].items()]
+    assert f'<td class="num">{review["auto_routed"]}</td><td class="num">{percent(review["auto_routed"] / review["n"])}</td>' in html
+    # The holdout figures of bundle.json: the threshold chosen there, its target and operating point.
+    assert f"<dt>しきい値（学習時に選択）</dt><dd>{percent(holdout['threshold'])}</dd>" in html
+    assert f"<dt>目標の正解率</dt><dd>{percent(holdout['target_precision'])}</dd>" in html
+    assert (f'<dd id="holdout-operating-point">{percent(holdout["holdout_coverage"])}'
+            f'<small>正解率 {percent(holdout["holdout_accuracy"])}</small></dd>') in html
+    assert "運用中のしきい値は設定で" not in html  # the bundle's own threshold is in force
+    assert 'alt="信頼度図（横軸：確信度の区間' in html and "<figcaption>信頼度図（検証データ、較正前と較正後）</figcaption>" in html
+    assert 'alt="カバー率と正解率の曲線' in html
+
+
+def test_model_page_says_when_the_threshold_is_overridden(make_app, bundle):
+    html = page(make_app(THRESHOLD=0.35).test_client().get("/model"))
+    assert "運用中のしきい値は設定で 35.0% に変更されています" in html
+    assert f"<dt>しきい値（学習時に選択）</dt><dd>{percent(bundle.manifest['review']['threshold'])}</dd>" in html
+
+
+@pytest.fixture
+def edited_bundle(trained_bundle_dir, tmp_path, monkeypatch):
+    """A copy of the session's models directory and its current bundle's directory, for tests that
+    edit the bundle; ``client()`` then serves the copy."""
+    monkeypatch.delenv(settings.ENV_MODEL, raising=False)
+    monkeypatch.delenv(settings.ENV_THRESHOLD, raising=False)
+    models = copy_models(trained_bundle_dir, tmp_path / "models")
+
+    def client():
+        return create_app({"TESTING": True, "MODEL_PATH": str(models), "DB_URL": f"sqlite:///{tmp_path / 'feedback.sqlite3'}"}).test_client()
+
+    return models / os.readlink(models / "current"), client
+
+
+def edit_json(path: Path, edit) -> None:
+    """Rewrite the JSON file ``path`` with ``edit(data)``'s result."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(edit(data), ensure_ascii=False), encoding="utf-8")
+
+
+def test_model_page_shows_the_recalibration_after_the_temperature(edited_bundle):
+    """Metrics with the ECE of the temperature alone and a top-label recalibration (slope, intercept)."""
+    bundle_dir, client = edited_bundle
+    edit_json(bundle_dir / "metrics.json", lambda m: {
+        **m, "calibration": {**m["calibration"], "ece_temperature": 0.0734, "top_label": {"slope": 1.25, "intercept": -0.125}}})
+    html = page(client().get("/model"))
+    assert "<dt>ECE（温度スケーリングのみ）</dt><dd>7.3%</dd>" in html
+    assert "<dt>確信度の再較正</dt><dd>傾き 1.250、切片 -0.125</dd>" in html
+    assert "温度スケーリング（Guo et al. 2017）と確信度の再較正で較正しています" in html
+
+
+def test_model_page_of_a_bundle_without_calibration_or_review(edited_bundle):
+    """An older bundle: metrics without ``calibration``/``review``, bundle.json without ``review``
+    and ``calibration``, none of the two new plots. The page renders without those cards."""
+    bundle_dir, client = edited_bundle
+    for name in ("metrics.json", "bundle.json"):
+        assert {"calibration", "review"} <= set(json.loads((bundle_dir / name).read_text(encoding="utf-8")))
+        edit_json(bundle_dir / name, lambda data: {k: v for k, v in data.items() if k not in ("calibration", "review")})
+    for name in ("reliability_diagram.png", "risk_coverage.png"):
+        (bundle_dir / name).unlink()
+    client = client()
+    response = client.get("/model")
+    assert response.status_code == 200
+    html = page(response)
+    assert "calibration-heading" not in html and "review-heading" not in html and 'id="operating-point"' not in html
+    assert "/model/plots/confusion_matrix.png" in html and "/model/plots/training_curves.png" in html
+    assert "reliability_diagram.png" not in html and "risk_coverage.png" not in html
+    assert client.get("/model/plots/reliability_diagram.png").status_code == 404
 
 
 @pytest.mark.parametrize("name", PLOTS)
