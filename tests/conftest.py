@@ -61,6 +61,6 @@ def hybrid_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from training.run import train
 
     models = tmp_path_factory.mktemp("hybrid-models")
-    config = TrainConfig(kind="hybrid", epochs=2, learning_rate=1e-2, batch_size=32, model=ModelConfig(units=8, embedding_dim=16))
+    config = TrainConfig(kind="hybrid", epochs=2, learning_rate=1e-2, batch_size=32, model=ModelConfig(units=8, embedding_dim=16), lstm_weight=None)
     train(str(SAMPLE_TICKETS), models, config, log=lambda line: None, verbose=0)
     return models

@@ -61,6 +61,27 @@ _ENCODING_HELP = "Text encoding of the file, e.g. cp932 (Shift_JIS) or utf-8 (de
 
 
 _defaults = TrainConfig()
+
+
+class _LstmWeight(click.ParamType):
+    """``--lstm-weight``: a number in [0, 1], or ``auto`` (``None``: chosen on the holdout)."""
+
+    name = "WEIGHT|auto"
+
+    def convert(self, value, param, ctx) -> float | None:
+        """``auto`` → ``None``; a number in [0, 1] → that float. Fails the command otherwise."""
+        if value is None or isinstance(value, float):
+            return value
+        if str(value).strip().lower() == "auto":
+            return None
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = float("nan")
+        if not 0.0 <= weight <= 1.0:
+            self.fail(f"{value!r} is neither a number between 0 and 1 nor 'auto'", param, ctx)
+        return weight
+
 _model_defaults = ModelConfig()
 
 
@@ -96,8 +117,8 @@ _model_defaults = ModelConfig()
               help="The review threshold is chosen so that automatically routed questions are at least this precise.")
 @click.option("--review-margin", default=_defaults.review_margin, show_default=True, type=click.FloatRange(0, 1),
               help="Two top probabilities closer than this make a question ambiguous (review).")
-@click.option("--lstm-weight", type=click.FloatRange(0, 1),
-              help="Kind hybrid: the LSTM member's weight in the fusion, the n-gram member gets the rest (default: chosen on the holdout by macro-F1).")
+@click.option("--lstm-weight", type=_LstmWeight(), default=_defaults.lstm_weight, show_default=True,
+              help="Kind hybrid: the LSTM member's weight in the fusion, the n-gram member gets the rest; 'auto': chosen on the holdout by macro-F1.")
 @click.option("--holdout-groups", metavar="REGEX",
               help="Hold out whole conversations: a regular expression whose first group, searched in each ticket id, names its conversation (e.g. '^(.+)_turn_\\d+$').")
 @click.option("--tensorboard", type=click.Path(file_okay=False), help="Write TensorBoard logs of the training to this directory.")

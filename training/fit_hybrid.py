@@ -12,10 +12,10 @@
 3. each member's temperature, fitted on the holdout (never the evaluation data) with
    :func:`routing.calibration.fit_temperature` on the member's scores as served (the NumPy
    forward pass of :mod:`routing.hybrid`);
-4. the members' weights in the fusion (:func:`fit_member_weights`), on the same holdout, unless
-   ``TrainConfig.lstm_weight`` fixes them.
+4. the members' weights in the fusion: ``TrainConfig.lstm_weight`` (0.3 by default), or, when
+   it is ``None`` (``--lstm-weight auto``), chosen on the same holdout (:func:`fit_member_weights`).
 
-The final temperature and the review threshold are fitted afterwards on the same holdout, on the
+The final temperature, the top-label scaling and the review threshold are fitted afterwards on the same holdout, on the
 fused logits, by :func:`training.calibrate.fit_confidence`, as for every kind.
 """
 

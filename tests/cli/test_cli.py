@@ -412,3 +412,18 @@ def test_tensorflow_start_up_lines_only_with_verbose(tmp_path):
     assert done.returncode == 0 and not any(is_library_log_line(line) for line in done.stderr.splitlines()), done.stderr
     loud = run_toiawase("--verbose", "train", *quick, "--out", str(tmp_path / "loud"))
     assert loud.returncode == 0 and any(is_library_log_line(line) for line in loud.stderr.splitlines()), loud.stderr
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "lstm", "nan"])
+def test_train_lstm_weight_must_be_a_weight_or_auto(value, tmp_path):
+    result = invoke("train", "--data", str(SAMPLE), "--out", str(tmp_path / "models"), "--quiet", "--lstm-weight", value)
+    assert result.exit_code == 2 and f"{value!r} is neither a number between 0 and 1 nor 'auto'" in result.output
+    assert not (tmp_path / "models").exists()
+
+
+def test_train_lstm_weight_auto_means_chosen_on_the_holdout():
+    from toiawase.cli import train
+
+    option = next(p for p in train.params if p.name == "lstm_weight")
+    assert option.default == 0.3 and option.type.convert("auto", option, None) is None
+    assert option.type.convert("AUTO", option, None) is None and option.type.convert("0.25", option, None) == 0.25

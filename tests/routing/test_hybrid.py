@@ -34,7 +34,7 @@ QUESTIONS = [
 ]
 
 #: The configuration of the ``hybrid_bundle_dir`` fixture (tests/conftest.py).
-FIXTURE_CONFIG = TrainConfig(kind="hybrid", epochs=2, learning_rate=1e-2, batch_size=32, model=ModelConfig(units=8, embedding_dim=16))
+FIXTURE_CONFIG = TrainConfig(kind="hybrid", epochs=2, learning_rate=1e-2, batch_size=32, model=ModelConfig(units=8, embedding_dim=16), lstm_weight=None)
 
 
 @pytest.fixture(scope="module")
