@@ -49,7 +49,7 @@ from routing.versions import REPORTS_DIR, TRAINING_DATA_DIR, current_version, mo
 from training.config import TrainConfig
 from training.evaluate import evaluate_predictor
 from training.gate import GatePolicy, GateResult, decide
-from training.retrain_report import build_report, summary_line, write_report
+from training.retrain_report import EVAL, RECENT, EvaluationSet, build_report, summary_line, write_report
 from training.run import train
 
 #: Exit codes of a run that completed (see the module docstring).
@@ -59,7 +59,6 @@ PROMOTED, KEPT = 0, 3
 DEFAULT_RECENT_FRACTION = 0.2
 
 #: Names of the two evaluation sets' kinds in the report.
-EVAL, RECENT = "eval", "recent"
 
 
 @dataclass(frozen=True)
@@ -408,28 +407,6 @@ def challenger_config(champion: Predictor | None, overrides: Mapping) -> tuple[T
     config = replace(config, model=replace(config.model, **model), **top)
     changes = [f"{key}={value}" for key, value in top.items()] + [f"model.{key}={value}" for key, value in model.items()]
     return config, source + (f", with {', '.join(changes)}" if changes else "")
-
-
-@dataclass(frozen=True)
-class EvaluationSet:
-    """One evaluation set of a run, and both models' metrics on it.
-
-    Attributes:
-        name: as the report names it (the file's name, or ``"recent feedback"``).
-        kind: :data:`EVAL` or :data:`RECENT`.
-        questions, labels: the labeled questions.
-        champion: ``evaluate_predictor`` of the champion (``None`` without one).
-        challenger: ``evaluate_predictor`` of the challenger, with ``misclassified``.
-        skipped: why the set is not gated (``None`` when it is).
-    """
-
-    name: str
-    kind: str
-    questions: list[str]
-    labels: list[str]
-    champion: dict | None
-    challenger: dict | None
-    skipped: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,9 +27,34 @@ from typing import TYPE_CHECKING
 from preprocessing.cleaning import DEFAULT_RULES, clean
 from routing.bundle import replace_link
 
-if TYPE_CHECKING:  # only for annotations: training.retrain imports this module
+if TYPE_CHECKING:  # only for annotations
     from training.gate import GateResult
-    from training.retrain import EvaluationSet
+
+#: The kinds of evaluation set of a re-training run: the evaluation file, the recent feedback.
+EVAL, RECENT = "eval", "recent"
+
+
+@dataclass(frozen=True)
+class EvaluationSet:
+    """One evaluation set of a run, and both models' metrics on it.
+
+    Attributes:
+        name: as the report names it (the file's name, or ``"recent feedback"``).
+        kind: :data:`EVAL` or :data:`RECENT`.
+        questions, labels: the labeled questions.
+        champion: ``evaluate_predictor`` of the champion (``None`` without one).
+        challenger: ``evaluate_predictor`` of the challenger, with ``misclassified``.
+        skipped: why the set is not gated (``None`` when it is).
+    """
+
+    name: str
+    kind: str
+    questions: list[str]
+    labels: list[str]
+    champion: dict | None
+    challenger: dict | None
+    skipped: str | None = None
+
 
 #: Version of the report's JSON layout.
 REPORT_FORMAT = 1
@@ -93,7 +119,7 @@ def per_category(champion: dict | None, challenger: dict) -> list[dict]:
     return rows
 
 
-def _figures(sets: Sequence["EvaluationSet"]) -> str:
+def _figures(sets: Sequence[EvaluationSet]) -> str:
     """``macro-F1 0.9012 → 0.9050 on dev.tsv, 0.8800 → 0.9100 on 312 recent feedback`` (as available)."""
     parts = []
     for s in sets:
@@ -106,7 +132,7 @@ def _figures(sets: Sequence["EvaluationSet"]) -> str:
     return "macro-F1 " + ", ".join(parts)
 
 
-def summary_line(decision: str, champion: str | None, challenger: str, sets: Sequence["EvaluationSet"], report: str, gate: GateResult) -> str:
+def summary_line(decision: str, champion: str | None, challenger: str, sets: Sequence[EvaluationSet], report: str, gate: GateResult) -> str:
     """The one line ``toiawase retrain`` prints on stdout, e.g.
 
     ``retrain: promoted 20261122-020135-ab12cd over 20261121-020131-cd34ef (macro-F1 0.9012 → 0.9050
@@ -147,7 +173,7 @@ def build_report(
     recent,
     merge,
     training_file: Path,
-    sets: Sequence["EvaluationSet"],
+    sets: Sequence[EvaluationSet],
     gate,
     training_seconds: float,
 ) -> dict:
