@@ -41,6 +41,10 @@ ECE_BINS = 15
 TOP_LABEL_MIN_QUESTIONS = 200
 TOP_LABEL_MIN_EACH = 10
 
+#: Least lead, in log-odds, of the recalibrated top probability over the runner-up's
+#: (``e^δ − 1 ≈ 0.01 %``): far above float32's rounding (6e-8), far below any displayed digit.
+TOP_LABEL_LEAD = 1e-4
+
 
 def apply_temperature(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Probabilities ``softmax(logits / temperature)``, float32 ``[n, C]``, rows summing to 1.
@@ -225,8 +229,9 @@ def recalibrate_top_label(logits: np.ndarray, temperature: float, slope: float, 
     """``softmax(logits / T)`` with its top probability Platt-scaled (see the module docstring).
 
     The new log-odds ``u = a · log(c / (1 − c)) + b`` are raised, where needed, to
-    ``log(p_2 / (1 − c))`` so that the top category keeps at least the second's new probability
-    ``p_2 · (1 − c') / (1 − c)`` (a tie at worst): the argmax never changes.
+    ``log(p_2 / (1 − c)) + δ`` so that the top category stays above the second's new probability
+    ``p_2 · (1 − c') / (1 − c)`` by the factor ``e^δ`` (:data:`TOP_LABEL_LEAD`, kept apart even in
+    float32): the argmax never changes, not even to a tie that ``argmax`` would break otherwise.
 
     Args:
         logits: ``[n, C]`` pre-softmax scores, ``C ≥ 2``.
@@ -242,7 +247,7 @@ def recalibrate_top_label(logits: np.ndarray, temperature: float, slope: float, 
     rest = p.sum(axis=1) - p[rows, top]
     finite = np.isfinite(log_odds) & (rest > 0)
     with np.errstate(divide="ignore"):
-        floor = np.log(second) - np.log(np.where(finite, rest, 1.0))
+        floor = np.log(second) - np.log(np.where(finite, rest, 1.0)) + TOP_LABEL_LEAD
     u = np.where(finite, np.maximum(slope * np.where(finite, log_odds, 0.0) + intercept, floor), np.inf)
     new_top = np.exp(-np.logaddexp(0.0, -u))  # σ(u), stable at both ends
     new_rest = np.exp(-np.logaddexp(0.0, u))  # 1 − σ(u)

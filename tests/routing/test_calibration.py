@@ -8,6 +8,7 @@ import pytest
 from scipy.special import expit, logit, softmax
 
 from routing.calibration import (
+    TOP_LABEL_LEAD,
     Calibration,
     apply_temperature,
     expected_calibration_error,
@@ -119,9 +120,9 @@ def test_recalibrated_rows_follow_the_formula_and_keep_the_ranking():
         expected[p[row].argmax()] = new[row]
         np.testing.assert_allclose(out[row], expected, rtol=1e-6)
     # Nearly a tie (row 1) under a steep, lowering scaling: Platt alone would put the top
-    # (σ(2 · logit(0.37) − 1) ≈ 0.11) under the runner-up; it is held level with it instead.
+    # (σ(2 · logit(0.37) − 1) ≈ 0.11) under the runner-up; it is held just above it instead.
     steep = recalibrate_top_label(logits, 0.8, 2.0, -1.0)
-    assert steep[1, 0] == pytest.approx(steep[1, 1], rel=1e-6) and steep[1, 0] >= steep[1, 1] > steep[1, 2]
+    assert steep[1, 0] == pytest.approx(steep[1, 1] * np.exp(TOP_LABEL_LEAD), rel=1e-6) and steep[1, 0] > steep[1, 1] > steep[1, 2]
     assert expit(2.0 * logit(c[1]) - 1.0) < 0.12 < steep[1, 0]
     # A top probability that rounds to 1 in float64 still gets finite log-odds (40 / 0.8 = 50 nats).
     assert top_label_log_odds(logits, 0.8)[2][3] == pytest.approx(50.0 - np.log(2.0))
@@ -154,3 +155,15 @@ def test_too_little_evidence_keeps_the_identity():
     assert fit_top_label(np.linspace(-2, 4, 500), np.linspace(-2, 4, 500) < 1) == (1.0, 0.0)  # confidence predicts errors
     with pytest.raises(ValueError, match="do not fit"):
         fit_top_label(np.zeros(3), np.zeros(2, bool))
+
+
+@pytest.mark.parametrize("slope, intercept", [(1.03, -0.32), (2.0, -1.0), (0.7, 0.25), (0.3, -2.0)])
+def test_no_scaling_changes_an_answer_even_among_near_ties(slope, intercept):
+    """A lowering scaling would put many tops under their runner-up; every argmax stays (float32)."""
+    rng = np.random.default_rng(7)
+    logits = rng.normal(0.0, 1.0, size=(20_000, 9))
+    logits[:5000, 1] = logits[:5000, 0] - rng.uniform(0, 0.05, 5000)  # thousands of near-ties
+    calibrated = Calibration(0.9, slope, intercept).probabilities(logits)
+    assert np.array_equal(calibrated.argmax(axis=1), logits.argmax(axis=1))
+    ranked = np.sort(calibrated, axis=1)
+    assert (ranked[:, -1] > ranked[:, -2]).all()
