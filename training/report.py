@@ -43,12 +43,13 @@ def confidence_lines(metrics: dict) -> list[str]:
     lines = []
     calibration, review = metrics.get("calibration"), metrics.get("review")
     if calibration:
-        top = calibration.get("top_label") or {"slope": 1.0, "intercept": 0.0}
+        top = calibration.get("top_label")  # None in metrics written before top-label calibration
+        scaling = ("" if top is None else ", top-label scaling none (too few held-out questions or errors)"
+                   if top == {"slope": 1.0, "intercept": 0.0} else f", top-label slope {top['slope']:.3f} intercept {top['intercept']:+.3f}")
         steps = "" if "ece_temperature" not in calibration else f" → {calibration['ece_temperature']:.4f} (temperature)"
         lines += ["", (
-            f"calibration: temperature {calibration['temperature']:.3f}, top-label slope {top['slope']:.3f} intercept "
-            f"{top['intercept']:+.3f}; expected calibration error {calibration['ece_before']:.4f}{steps} → "
-            f"{calibration['ece_after']:.4f} ({calibration['bins']} bins)"
+            f"calibration: temperature {calibration['temperature']:.3f}{scaling}; expected calibration error "
+            f"{calibration['ece_before']:.4f}{steps} → {calibration['ece_after']:.4f} ({calibration['bins']} bins)"
         )]
     if review:
         accuracy = "–" if review["auto_accuracy"] is None else f"{review['auto_accuracy']:.1%}"

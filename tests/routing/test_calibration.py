@@ -167,3 +167,4 @@ def test_no_scaling_changes_an_answer_even_among_near_ties(slope, intercept):
     assert np.array_equal(calibrated.argmax(axis=1), logits.argmax(axis=1))
     ranked = np.sort(calibrated, axis=1)
     assert (ranked[:, -1] > ranked[:, -2]).all()
+
