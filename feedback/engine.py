@@ -29,6 +29,8 @@ with Disconnects") and, for PostgreSQL, a 10 s ``connect_timeout`` (libpq docs).
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +138,31 @@ def write_engine(engine: Engine) -> Engine:
     return engine.execution_options(**{WRITE_OPTION: True})
 
 
+def _enable_wal(cursor: Any, busy_ms: int) -> None:
+    """``PRAGMA journal_mode = WAL``, retried for up to ``busy_ms`` milliseconds while the file is locked.
+
+    Converting a new rollback-journal file to WAL needs an exclusive lock, and SQLite answers
+    ``database is locked`` at once instead of calling the busy handler when another connection
+    holds a lock then: two gunicorn workers opening the same new store failed this way in CI
+    (tests/feedback/test_store.py, two processes on a new database). Once the file is in WAL mode
+    (the mode persists), the pragma takes no such lock.
+
+    Raises:
+        sqlite3.OperationalError: another error, or still locked after ``busy_ms``.
+    """
+    deadline = time.monotonic() + busy_ms / 1000
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.1)
+
+
 def _configure_sqlite(engine: Engine, config: StoreConfig, memory: bool) -> None:
     busy_ms = int(config.sqlite_busy_timeout_ms)
     synchronous = config.sqlite_synchronous.upper()
@@ -148,7 +175,7 @@ def _configure_sqlite(engine: Engine, config: StoreConfig, memory: bool) -> None
         try:
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
             if not memory:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _enable_wal(cursor, busy_ms)
             cursor.execute(f"PRAGMA synchronous = {synchronous}")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
