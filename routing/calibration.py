@@ -149,32 +149,42 @@ def expected_calibration_error(confidences: np.ndarray, correct: np.ndarray, bin
     return float(sum(row["count"] * abs(row["accuracy"] - row["confidence"]) for row in rows if row["count"]) / n)
 
 
-def top_label_log_odds(logits: np.ndarray, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Log-probabilities of ``softmax(logits / temperature)`` and the log-odds of their top category.
-
-    Args:
-        logits: ``[n, C]`` pre-softmax scores, ``C ≥ 2``.
-        temperature: ``T > 0``.
-
-    Returns:
-        ``(log_p [n, C] float64, top [n] int, log_odds [n] float64)`` where ``log_odds =
-        log(c) − log(Σ_{j≠top} p_j) = log(c / (1 − c))`` for the top probability ``c``, computed
-        from the other probabilities directly, so it stays finite (and exact) when ``c`` rounds
-        to 1; ``+inf`` only when every other probability underflows.
+def _top_and_rest(logits: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``p = softmax(logits / T)`` (float64 ``[n, C]``), its top index ``[n]``, and the sum and the
+    largest of the other probabilities ``[n]``, both taken from the others directly (no ``1 − c``:
+    exact when ``c`` rounds to 1).
 
     Raises:
         ValueError: if ``temperature`` is not positive.
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, not {temperature}")
-    log_p = log_softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=-1)
-    rows = np.arange(log_p.shape[0])
-    top = log_p.argmax(axis=1)
-    others = log_p.copy()
-    others[rows, top] = -np.inf
+    p = softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=-1)
+    top = p.argmax(axis=1)
+    others = p.copy()
+    others[np.arange(len(p)), top] = 0.0
+    return p, top, others.sum(axis=1), others.max(axis=1, initial=0.0)
+
+
+def top_label_log_odds(logits: np.ndarray, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """The top category of ``softmax(logits / temperature)`` and the log-odds of its probability.
+
+    Args:
+        logits: ``[n, C]`` pre-softmax scores, ``C ≥ 2``.
+        temperature: ``T > 0``.
+
+    Returns:
+        ``(top [n] int, log_odds [n] float64)`` where ``log_odds = log(c) − log(Σ_{j≠top} p_j) =
+        log(c / (1 − c))`` for the top probability ``c``, computed from the other probabilities
+        directly, so it stays finite (and exact) when ``c`` rounds to 1; ``+inf`` only when every
+        other probability underflows.
+
+    Raises:
+        ValueError: if ``temperature`` is not positive.
+    """
+    p, top, rest, _ = _top_and_rest(logits, temperature)
     with np.errstate(divide="ignore"):
-        log_rest = np.log(np.exp(others).sum(axis=1))
-    return log_p, top, log_p[rows, top] - log_rest
+        return top, np.log(p[np.arange(len(p)), top]) - np.log(rest)
 
 
 @dataclass(frozen=True)
@@ -240,19 +250,17 @@ def recalibrate_top_label(logits: np.ndarray, temperature: float, slope: float, 
     Returns:
         ``[n, C]`` float32 probabilities, rows summing to 1.
     """
-    log_p, top, log_odds = top_label_log_odds(logits, temperature)
-    rows = np.arange(log_p.shape[0])
-    p = np.exp(log_p)
-    second = np.partition(p, -2, axis=1)[:, -2] if p.shape[1] > 1 else np.zeros(len(p))
-    rest = p.sum(axis=1) - p[rows, top]
-    finite = np.isfinite(log_odds) & (rest > 0)
+    p, top, rest, second = _top_and_rest(logits, temperature)
+    rows = np.arange(len(p))
+    finite = rest > 0  # otherwise every other probability underflowed: the row stays as it is
+    rest = np.where(finite, rest, 1.0)
     with np.errstate(divide="ignore"):
-        floor = np.log(second) - np.log(np.where(finite, rest, 1.0)) + TOP_LABEL_LEAD
-    u = np.where(finite, np.maximum(slope * np.where(finite, log_odds, 0.0) + intercept, floor), np.inf)
+        log_odds = np.log(p[rows, top]) - np.log(rest)
+        floor = np.log(second) - np.log(rest) + TOP_LABEL_LEAD
+    u = np.maximum(slope * log_odds + intercept, floor)
     new_top = np.exp(-np.logaddexp(0.0, -u))  # σ(u), stable at both ends
     new_rest = np.exp(-np.logaddexp(0.0, u))  # 1 − σ(u)
-    scale = np.where(finite, new_rest / np.where(finite, rest, 1.0), 0.0)
-    out = p * scale[:, None]
+    out = p * np.where(finite, new_rest / rest, 0.0)[:, None]
     out[rows, top] = np.where(finite, new_top, p[rows, top])
     return out.astype(np.float32)
 

@@ -66,7 +66,7 @@ def fit_confidence(predictor: Predictor, holdout: Examples, target_precision: fl
     logits, labels, documents = holdout_scores(predictor, holdout)
     temperature = fit_temperature(logits, labels)
     raw, tempered = apply_temperature(logits, 1.0), apply_temperature(logits, temperature)
-    _, top_index, log_odds = top_label_log_odds(logits, temperature)
+    top_index, log_odds = top_label_log_odds(logits, temperature)
     calibration = Calibration(temperature, *fit_top_label(log_odds, top_index == labels))
     calibrated = calibration.probabilities(logits)
     ranked = np.sort(calibrated, axis=1)[:, ::-1]

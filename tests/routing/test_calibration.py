@@ -92,7 +92,7 @@ def misshapen(slope: float, intercept: float, n: int = 20_000, classes: int = 6,
 
 def test_known_platt_parameters_are_recovered():
     logits, correct = misshapen(0.7, 0.25)
-    _, _, log_odds = top_label_log_odds(logits)
+    _, log_odds = top_label_log_odds(logits)
     slope, intercept = fit_top_label(log_odds, correct)
     assert slope == pytest.approx(0.7, abs=0.04) and intercept == pytest.approx(0.25, abs=0.05)
 
@@ -102,7 +102,7 @@ def test_top_label_scaling_fixes_a_shape_no_temperature_can():
     labels = np.where(correct, logits.argmax(axis=1), (logits.argmax(axis=1) + 1) % logits.shape[1])
     temperature = fit_temperature(logits, labels)
     tempered = apply_temperature(logits, temperature).max(axis=1)
-    _, _, log_odds = top_label_log_odds(logits, temperature)
+    _, log_odds = top_label_log_odds(logits, temperature)
     calibrated = Calibration(temperature, *fit_top_label(log_odds, correct)).probabilities(logits)
     assert expected_calibration_error(tempered, correct) > 0.04
     assert expected_calibration_error(calibrated.max(axis=1), correct) < 0.015
@@ -125,7 +125,7 @@ def test_recalibrated_rows_follow_the_formula_and_keep_the_ranking():
     assert steep[1, 0] == pytest.approx(steep[1, 1] * np.exp(TOP_LABEL_LEAD), rel=1e-6) and steep[1, 0] > steep[1, 1] > steep[1, 2]
     assert expit(2.0 * logit(c[1]) - 1.0) < 0.12 < steep[1, 0]
     # A top probability that rounds to 1 in float64 still gets finite log-odds (40 / 0.8 = 50 nats).
-    assert top_label_log_odds(logits, 0.8)[2][3] == pytest.approx(50.0 - np.log(2.0))
+    assert top_label_log_odds(logits, 0.8)[1][3] == pytest.approx(50.0 - np.log(2.0))
     assert out.dtype == np.float32 and np.allclose(out.sum(axis=1), 1.0, atol=1e-6)
     assert np.array_equal(out.argmax(axis=1), logits.argmax(axis=1))
 
@@ -149,7 +149,7 @@ def test_a_calibration_that_would_reorder_is_rejected(section):
 
 def test_too_little_evidence_keeps_the_identity():
     logits, correct = misshapen(0.7, 0.25, n=199)
-    _, _, log_odds = top_label_log_odds(logits)
+    _, log_odds = top_label_log_odds(logits)
     assert fit_top_label(log_odds, correct) == (1.0, 0.0)  # under 200 questions
     assert fit_top_label(np.linspace(-2, 4, 500), np.r_[np.zeros(9, bool), np.ones(491, bool)]) == (1.0, 0.0)  # 9 wrong
     assert fit_top_label(np.linspace(-2, 4, 500), np.linspace(-2, 4, 500) < 1) == (1.0, 0.0)  # confidence predicts errors
