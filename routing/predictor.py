@@ -157,10 +157,14 @@ class Predictor(ABC):
         self.created_at: str = manifest["created_at"]
         self.category_merge: dict | None = manifest.get("category_merge")
         self.calibration = Calibration.from_dict(manifest.get("calibration"))
-        self.temperature = self.calibration.temperature
         self.review = ReviewPolicy.from_dict(manifest["review"]) if manifest.get("review") else LEGACY_REVIEW
         self.scope: VocabularyScope | None = None
         self.similar: SimilarIndex | None = None
+
+    @property
+    def temperature(self) -> float:
+        """The calibration's temperature (1 if the bundle has none)."""
+        return self.calibration.temperature
 
     @classmethod
     @abstractmethod

@@ -61,6 +61,7 @@ _ENCODING_HELP = "Text encoding of the file, e.g. cp932 (Shift_JIS) or utf-8 (de
 
 
 _defaults = TrainConfig()
+_model_defaults = ModelConfig()
 
 
 class _LstmWeight(click.ParamType):
@@ -81,8 +82,6 @@ class _LstmWeight(click.ParamType):
         if not 0.0 <= weight <= 1.0:
             self.fail(f"{value!r} is neither a number between 0 and 1 nor 'auto'", param, ctx)
         return weight
-
-_model_defaults = ModelConfig()
 
 
 @main.command()

@@ -58,8 +58,6 @@ PROMOTED, KEPT = 0, 3
 #: Share of the labeled feedback held out as recent when neither rule is given.
 DEFAULT_RECENT_FRACTION = 0.2
 
-#: Names of the two evaluation sets' kinds in the report.
-
 
 @dataclass(frozen=True)
 class RetrainOptions:
