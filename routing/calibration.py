@@ -210,14 +210,25 @@ class Calibration:
         """From ``bundle.json["calibration"]`` (``None`` or ``{}``: no calibration).
 
         Raises:
-            ValueError: for a temperature or slope that is not positive.
+            ValueError: for a section or ``top_label`` that is not a JSON object, or a temperature,
+                slope or intercept that is not a finite number (temperature and slope also > 0).
+            TypeError: for a number field that is not a number.
         """
         section = section or {}
-        top = section.get("top_label") or {}
+        top = (section.get("top_label") or {}) if isinstance(section, dict) else None
+        if not isinstance(top, dict):
+            shown = section if top is None else section["top_label"]
+            raise ValueError(f"calibration and its top_label (bundle.json) must be JSON objects, not {type(shown).__name__} {shown!r:.60}")
         calibration = cls(float(section.get("temperature", 1.0)), float(top.get("slope", 1.0)), float(top.get("intercept", 0.0)))
-        if not (calibration.temperature > 0 and calibration.slope > 0 and np.isfinite(calibration.intercept)):
+        numbers = np.array([calibration.temperature, calibration.slope, calibration.intercept])
+        if not (np.isfinite(numbers).all() and calibration.temperature > 0 and calibration.slope > 0):
             raise ValueError(f"calibration needs a positive temperature and slope and a finite intercept, not {asdict(calibration)}")
         return calibration
+
+    @property
+    def scales_top(self) -> bool:
+        """Whether the top-label step does anything (it is the identity for slope 1, intercept 0)."""
+        return not (self.slope == 1.0 and self.intercept == 0.0)
 
     @property
     def top_label(self) -> dict:
@@ -230,7 +241,7 @@ class Calibration:
         The temperature alone (:func:`apply_temperature`, bit for bit) when the top-label step is
         the identity.
         """
-        if self.slope == 1.0 and self.intercept == 0.0:
+        if not self.scales_top:
             return apply_temperature(logits, self.temperature)
         return recalibrate_top_label(logits, self.temperature, self.slope, self.intercept)
 

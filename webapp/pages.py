@@ -149,7 +149,8 @@ def model_page() -> str:
     """The loaded model: the model vs the TF-IDF baseline, per-category table, calibration, review
     routing (its operating point), confusion matrix, curves.
 
-    The calibration card needs ``metrics["calibration"]``, the review card ``metrics["review"]``
+    The top-label scaling shown is the one the predictor applies (``bundle.json``, validated at
+    load), not a copy from ``metrics.json``. The calibration card needs ``metrics["calibration"]``, the review card ``metrics["review"]``
     or ``bundle.json["review"]``; a bundle without them (older formats) shows neither card, and
     only the plot files the bundle holds are shown.
     """
@@ -163,6 +164,7 @@ def model_page() -> str:
         baseline=baseline, plots=[f for name, f in figures.items() if name not in CARD_FIGURES],
         card_figures={CARD_FIGURES[name]: f for name, f in figures.items() if name in CARD_FIGURES},
         calibration=metrics.get("calibration") or {}, review=metrics.get("review") or {},
+        top_label=predictor.calibration.top_label if predictor.calibration.scales_top else None,
         holdout=predictor.manifest.get("review") or {}, holdout_calibration=predictor.manifest.get("calibration") or {},
         reasons=[(reason, REASON_LABELS[reason], REASON_TEXTS[reason]) for reason in REASONS],
         threshold=review_threshold(predictor), has_report=latest_report(predictor) is not None,

@@ -141,9 +141,17 @@ def test_identity_scaling_is_the_temperature_to_the_last_bit():
 
 
 @pytest.mark.parametrize("section", [{"temperature": 0.0}, {"temperature": 1.0, "top_label": {"slope": -0.5, "intercept": 0.0}},
-                                     {"temperature": 1.0, "top_label": {"slope": 1.0, "intercept": float("nan")}}])
+                                     {"temperature": 1.0, "top_label": {"slope": 1.0, "intercept": float("nan")}},
+                                     {"temperature": 1.0, "top_label": {"slope": float("inf"), "intercept": 0.0}},
+                                     {"temperature": float("inf")}])
 def test_a_calibration_that_would_reorder_is_rejected(section):
     with pytest.raises(ValueError, match="positive temperature and slope"):
+        Calibration.from_dict(section)
+
+
+@pytest.mark.parametrize("section", ["abc", [1, 2], {"temperature": 1.0, "top_label": "abc"}, {"temperature": 1.0, "top_label": [1, 2]}])
+def test_a_calibration_that_is_not_an_object_is_rejected(section):
+    with pytest.raises(ValueError, match="must be JSON objects"):
         Calibration.from_dict(section)
 
 

@@ -526,10 +526,13 @@ def edit_json(path: Path, edit) -> None:
 
 
 def test_model_page_shows_the_recalibration_after_the_temperature(edited_bundle):
-    """Metrics with the ECE of the temperature alone and a top-label recalibration (slope, intercept)."""
+    """Metrics with the ECE of the temperature alone; a bundle with a top-label recalibration (slope,
+    intercept), shown as the predictor applies it (bundle.json), whatever metrics.json says of it."""
     bundle_dir, client = edited_bundle
     edit_json(bundle_dir / "metrics.json", lambda m: {
-        **m, "calibration": {**m["calibration"], "ece_temperature": 0.0734, "top_label": {"slope": 1.25, "intercept": -0.125}}})
+        **m, "calibration": {**m["calibration"], "ece_temperature": 0.0734, "top_label": "damaged"}})
+    edit_json(bundle_dir / "bundle.json", lambda b: {
+        **b, "calibration": {**b["calibration"], "top_label": {"slope": 1.25, "intercept": -0.125}}})
     html = page(client().get("/model"))
     assert "<dt>ECE（温度スケーリングのみ）</dt><dd>7.3%</dd>" in html
     assert "<dt>確信度の再較正</dt><dd>傾き 1.250、切片 -0.125</dd>" in html
