@@ -259,6 +259,7 @@ def wait_for_health(port: int, predicate, timeout: float = 30.0) -> dict:
 def test_live_reload_and_hup_on_the_real_server(reload_server):
     port, models = reload_server.port, reload_server.models
     first = os.readlink(models / "current")
+    first_version = json.loads((models / first / "bundle.json").read_text())["version"]
     point_current(models, "v-good-2")
     # Once one worker switched, the other one does at its next request 2 s (the interval) later
     # at most: several probes in a row, whichever worker answers, say so.
@@ -268,7 +269,11 @@ def test_live_reload_and_hup_on_the_real_server(reload_server):
         assert get_json(port, "/healthz")[1]["model_version"] == "v-good-2"
     point_current(models, "v-broken")
     body = wait_for_health(port, lambda s, b: b.get("status") == "degraded")
-    assert body["model_version"] == "v-good-2" and body["reason"].startswith("v-broken/weights.npz")
+    # The kernel may hand all probes to one worker: the other one then never saw v-good-2 and
+    # keeps the first bundle, its own last good one (CI once showed exactly that). Either way a
+    # degraded worker answers with a good bundle, never with the broken one.
+    assert body["model_version"] in ("v-good-2", first_version), body
+    assert body["reason"].startswith("v-broken/weights.npz")
     assert str(models) not in json.dumps(body, ensure_ascii=False)
     # kill -HUP: the new workers serve the last good bundle, the service stays up.
     os.kill(reload_server.process.pid, signal.SIGHUP)
@@ -279,7 +284,7 @@ def test_live_reload_and_hup_on_the_real_server(reload_server):
     status, _, answer = post_raw(port, json.dumps({"question": QUESTION}, ensure_ascii=False).encode())
     assert status == 200 and json.loads(answer)["model_version"] == "v-good-2"
     point_current(models, first)
-    wait_for_health(port, lambda s, b: s == 200 and b == {"status": "ok", "model_version": json.loads((models / first / "bundle.json").read_text())["version"], "feedback_store": "ok"})
+    wait_for_health(port, lambda s, b: s == 200 and b == {"status": "ok", "model_version": first_version, "feedback_store": "ok"})
 
 
 # --- start-up ------------------------------------------------------------------------------------
