@@ -297,7 +297,11 @@ def test_a_format_1_bundle_still_loads_and_predicts_to_the_last_digit():
     """A bundle written by the code before the predictor seam (format 1, no ``kind``).
 
     tests/data/format1_bundle was trained with commit 6040047 and its expected.json holds the
-    probabilities that commit's ``load_bundle(...).predict_proba`` gave for four questions.
+    probabilities that commit's ``load_bundle(...).predict_proba`` gave for four questions, on
+    another machine: the matrix products may sum in another order on another CPU (AVX-512 against
+    AVX2 kernels), which moves float32 results by a few units in the last place (2 seen, on a
+    probability of 0.226). So the match is to 1e-6 relative, about 8 of those units, and the
+    ranking of the categories must be the same; the same-machine round trips above stay exact.
     """
     folder = TEST_DATA / "format1_bundle"
     expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
@@ -307,7 +311,9 @@ def test_a_format_1_bundle_still_loads_and_predicts_to_the_last_digit():
     assert predictor.categories == expected["categories"] and predictor.category_merge is None
     assert predictor.seq_len == 47 and predictor.network_config == ModelConfig(embedding_dim=8, units=4)
     got = predictor.predict_proba(expected["questions"])
-    assert np.array_equal(got, np.asarray(expected["probabilities"], dtype=np.float32))
+    want = np.asarray(expected["probabilities"], dtype=np.float32)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)
+    assert np.array_equal(np.argsort(-got, axis=1), np.argsort(-want, axis=1))
 
 
 def test_an_unknown_kind_is_named(models):
