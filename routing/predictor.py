@@ -31,6 +31,7 @@ from preprocessing.pipeline import Document, PreprocessSettings, prepare
 from routing.bundle import METRICS, PLOTS, BundleError, read_json, read_manifest, resolve_bundle_path
 from routing.calibration import Calibration
 from routing.memory import release_free_heap
+from routing.metrics_check import check_metrics
 from routing.review import ReviewPolicy, review_reason
 from routing.scope import VocabularyScope
 
@@ -333,7 +334,7 @@ def load_predictor(path: str | os.PathLike, *, similar: bool = True) -> Predicto
     kind = manifest["kind"]
     if kind not in KINDS:
         raise BundleError(f"{directory / 'bundle.json'}: model kind {kind!r} is not known to this toiawase (it knows {', '.join(KINDS)})")
-    metrics = read_json(directory, METRICS) if (directory / METRICS).is_file() else {}
+    metrics = check_metrics(read_json(directory, METRICS), directory / METRICS) if (directory / METRICS).is_file() else {}
     module, name = KINDS[kind].split(":")
     cls = getattr(importlib.import_module(module), name)
     try:

@@ -39,6 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from routing.bundle import CURRENT, MANIFEST, METRICS, PREVIOUS, BundleError, link_target, read_manifest, set_current
+from routing.metrics_check import check_metrics
 
 #: The lock file, the reports folder and the re-training data folder inside a models directory.
 LOCK_FILE = ".toiawase.lock"
@@ -169,7 +170,7 @@ def version_info(models_dir: str | os.PathLike, version: str) -> VersionInfo:
     try:
         manifest = read_manifest(directory / version)
         metrics_path = directory / version / METRICS
-        metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
+        metrics = check_metrics(json.loads(metrics_path.read_text(encoding="utf-8")), metrics_path) if metrics_path.is_file() else {}
     except BundleError as error:
         return VersionInfo(version, None, None, None, None, None, None, None, None, **marks, error=str(error))
     except (OSError, ValueError) as error:

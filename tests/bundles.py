@@ -34,7 +34,8 @@ def copy_bundle(models: Path, version: str, source: str | None = None) -> Path:
 
 def broken_bundle(models: Path, version: str, damage: str = "empty-weights", source: str | None = None) -> Path:
     """A copy of a good bundle, then damaged: ``empty-weights`` (``weights.npz`` of 0 bytes, as in
-    issue 12), ``no-vocabulary`` (``vocabulary.json`` removed) or ``bad-manifest`` (not JSON)."""
+    issue 12), ``no-vocabulary`` (``vocabulary.json`` removed), ``bad-manifest`` (not JSON) or
+    ``bad-metrics`` (valid JSON, but the accuracy as a text: a hand edit of ``metrics.json``)."""
     target = copy_bundle(models, version, source)
     if damage == "empty-weights":
         (target / "weights.npz").write_bytes(b"")
@@ -42,6 +43,10 @@ def broken_bundle(models: Path, version: str, damage: str = "empty-weights", sou
         (target / "vocabulary.json").unlink()
     elif damage == "bad-manifest":
         (target / MANIFEST).write_text("{not json", encoding="utf-8")
+    elif damage == "bad-metrics":
+        metrics = json.loads((target / "metrics.json").read_text(encoding="utf-8"))
+        metrics["accuracy"] = "91.2%"
+        (target / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False), encoding="utf-8")
     else:
         raise ValueError(f"unknown damage {damage!r}")
     return target

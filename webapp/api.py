@@ -253,7 +253,7 @@ def model_info() -> Response:
                 "macro_f1": metrics.get("macro_f1"),
                 "baselines": {
                     name: {"accuracy": b.get("accuracy"), "macro_f1": b.get("macro_f1")}
-                    for name, b in metrics.get("baselines", {}).items()
+                    for name, b in (metrics.get("baselines") or {}).items()
                 },
             },
         }

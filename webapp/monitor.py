@@ -101,7 +101,7 @@ def training_mix() -> tuple[dict[str, int] | None, str | None]:
     predictor = model_state().predictor
     if predictor is None:
         return None, None
-    counts = predictor.metrics.get("data", {}).get("train_counts")
+    counts = (predictor.metrics.get("data") or {}).get("train_counts")
     return (dict(counts) if isinstance(counts, dict) and counts else None), predictor.version
 
 

@@ -156,7 +156,7 @@ def model_page() -> str:
     """
     predictor = g.predictor
     metrics = predictor.metrics
-    baselines = metrics.get("baselines", {})
+    baselines = metrics.get("baselines") or {}
     baseline = baselines.get("tfidf_word_logreg") or next(iter(baselines.values()), {})
     figures = {name: dict(zip(("name", "alt", "caption"), (name, *FIGURES.get(name, (name, name))))) for name in PLOTS if predictor.plot_path(name)}
     return render_template(

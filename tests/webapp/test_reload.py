@@ -7,6 +7,7 @@ reload interval is 0 s so that every request looks at ``current``.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def test_a_new_current_is_served_without_a_restart(models, make_client):
     assert served_version(client) == first
 
 
-@pytest.mark.parametrize("damage, file", [("empty-weights", "weights.npz"), ("no-vocabulary", "vocabulary.json"), ("bad-manifest", "bundle.json")])
+@pytest.mark.parametrize("damage, file", [("empty-weights", "weights.npz"), ("no-vocabulary", "vocabulary.json"), ("bad-manifest", "bundle.json"), ("bad-metrics", "metrics.json")])
 def test_a_broken_bundle_is_refused_and_the_old_one_keeps_serving(models, make_client, damage, file, caplog):
     client = make_client(models)
     first = served_version(client)
@@ -140,3 +141,21 @@ def test_pages_without_a_model_show_no_absolute_path(tmp_path, make_client):
 def test_public_reason_cuts_server_paths(tmp_path):
     reason = public_reason(f"{tmp_path}/models/v1/weights.npz: damaged (see /etc/passwd)", tmp_path / "models")
     assert reason == "v1/weights.npz: damaged (see passwd)"
+
+
+def test_null_sections_of_metrics_json_leave_the_pages_working(models, make_client):
+    # ``null`` where an object is expected is "not recorded", like an absent field: the pages
+    # that read these sections (/model, /monitor, /api/v1/model) answered 500 on it before.
+    path = models / "v-good-2" / "metrics.json"
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    metrics.update(baselines=None, data=None)
+    metrics["review"]["reasons"] = None
+    path.write_text(json.dumps(metrics, ensure_ascii=False), encoding="utf-8")
+    point_current(models, "v-good-2")
+    client = make_client(models)
+    assert served_version(client) == "v-good-2"
+    page = client.get("/model")
+    assert page.status_code == 200 and "v-good-2" in page.get_data(as_text=True)
+    assert client.get("/monitor").status_code == 200
+    answer = client.get("/api/v1/model")
+    assert answer.status_code == 200 and answer.get_json()["metrics"]["baselines"] == {}

@@ -295,7 +295,7 @@ def _serve_once(models: Path, timeout: float = 60.0) -> subprocess.CompletedProc
     return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("damage, file", [("empty-weights", "weights.npz"), ("no-vocabulary", "vocabulary.json"), ("bad-manifest", "bundle.json")])
+@pytest.mark.parametrize("damage, file", [("empty-weights", "weights.npz"), ("no-vocabulary", "vocabulary.json"), ("bad-manifest", "bundle.json"), ("bad-metrics", "metrics.json")])
 def test_serve_refuses_a_broken_bundle_before_forking(trained_bundle_dir, tmp_path, damage, file):
     models = tmp_path / "models"
     copy_models(trained_bundle_dir, models)
