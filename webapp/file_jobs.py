@@ -11,7 +11,9 @@ shared link) holding
   and the recognised question column; after routing the row counts);
 * ``results.csv``: the routed rows, UTF-8 with a byte order mark (what Japanese Excel needs to
   open UTF-8 CSV without mojibake), columns :data:`RESULT_COLUMNS`;
-* ``results.xlsx``: made from ``results.csv`` on the first download of the workbook.
+* ``results.xlsx``: made from ``results.csv`` on the first download of the workbook;
+* ``results_download.csv``: the CSV download, made from ``results.csv`` on its first download,
+  with texts that a spreadsheet would run as a formula defused (:func:`spreadsheet_text`).
 
 Any gunicorn worker of the machine can serve any step (the directory is shared). Jobs older than
 ``FILES_TTL`` seconds (by the directory's modification time) are removed whenever a new file is
@@ -41,6 +43,10 @@ UPLOAD_STEM = "upload"
 META = "job.json"
 RESULTS_CSV = "results.csv"
 RESULTS_XLSX = "results.xlsx"
+RESULTS_DOWNLOAD_CSV = "results_download.csv"
+#: First characters that make Excel or LibreOffice read a CSV cell as a formula (OWASP, "CSV
+#: Injection": ``=``, ``+``, ``-``, ``@``, tab, carriage return).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def files_root(configured: str | os.PathLike | None) -> Path:
@@ -93,7 +99,7 @@ def read_meta(directory: Path) -> dict:
 
 def write_meta(directory: Path, meta: dict) -> None:
     """Replace the job's ``job.json`` atomically (write, then rename)."""
-    partial = directory / (META + ".partial")
+    partial = _partial(directory / META)
     partial.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
     os.replace(partial, directory / META)
 
@@ -126,6 +132,42 @@ def read_results(path: Path, limit: int | None = None) -> Iterator[list[str]]:
             yield row
 
 
+def _partial(target: Path) -> Path:
+    """A file name beside ``target`` of this writer alone: two workers making the same download at
+    once each write their own and rename it over ``target`` (atomic on POSIX, same content)."""
+    return target.with_name(f"{target.name}.{secrets.token_hex(4)}.partial")
+
+
+def spreadsheet_text(text: str) -> str:
+    """``text`` with a ``'`` in front when it starts with one of :data:`FORMULA_STARTS`, else unchanged.
+
+    A customer's question such as ``=HYPERLINK("http://evil.example", "詳細")`` in a CSV opened
+    in Excel would be run as a formula on the agent's machine; with the leading quote it is text
+    (OWASP, "CSV Injection", the mitigation it recommends). The quote stays visible in the cell:
+    the ``.xlsx`` download keeps such texts exact instead (cells typed as text).
+    """
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def results_download_csv(directory: Path) -> Path:
+    """The CSV a user downloads: ``results.csv`` with its question and category cells through
+    :func:`spreadsheet_text`, made on first use (the other cells are numbers and flags we wrote).
+
+    ``results.csv`` itself keeps the texts exact: the preview and the ``.xlsx`` download read it.
+    """
+    target = directory / RESULTS_DOWNLOAD_CSV
+    if target.is_file():
+        return target
+    partial = _partial(target)
+    with open(partial, "w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(RESULT_COLUMNS)
+        for line, question, category, *rest in read_results(directory / RESULTS_CSV):
+            writer.writerow([line, spreadsheet_text(question), spreadsheet_text(category), *rest])
+    os.replace(partial, target)
+    return target
+
+
 def results_xlsx(directory: Path) -> Path:
     """The job's results as an Excel workbook, made from ``results.csv`` on first use (openpyxl, write-only mode).
 
@@ -146,7 +188,7 @@ def results_xlsx(directory: Path) -> Path:
         text.data_type = "s"  # openpyxl would store "=..." as a formula
         sheet.append([int(line), text, category or None, float(probability) if probability else None,
                       needs_review == "true", reason or None])
-    partial = directory / (RESULTS_XLSX + ".partial")
+    partial = _partial(target)
     workbook.save(partial)
     os.replace(partial, target)
     return target

@@ -14,7 +14,8 @@ upload progress bar, the pages work without it):
    :mod:`webapp.scheduling`), the results written to the job's ``results.csv``; redirect (303) to
 3. ``GET /files/<token>/results``: counts, the first ``FILES_PREVIEW_ROWS`` rows (line, question,
    category, probability, needs_review, reason) and the downloads ``results.csv`` (UTF-8 with a
-   byte order mark, for Excel in Japan) and ``results.xlsx``.
+   byte order mark, for Excel in Japan; texts that would run as a formula get a leading ``'``,
+   :func:`webapp.file_jobs.spreadsheet_text`) and ``results.xlsx``.
 
 Limits (:mod:`webapp.settings`): an upload of at most ``FILES_MAX_BYTES`` (64 MiB, 413 above;
 this route only, the API keeps ``MAX_CONTENT_LENGTH``) and ``FILES_MAX_ROWS`` (200,000) rows.
@@ -215,7 +216,7 @@ def download(token: str, ext: str) -> Response:
         raise AppError(404, "No such download.", "ダウンロードするファイルがありません。")
     stem = os.path.splitext(meta["name"])[0] or "upload"
     if ext == "csv":
-        return send_file(directory / file_jobs.RESULTS_CSV, mimetype="text/csv", as_attachment=True,
+        return send_file(file_jobs.results_download_csv(directory), mimetype="text/csv", as_attachment=True,
                          download_name=f"{stem}_routed.csv", max_age=0)
     return send_file(file_jobs.results_xlsx(directory), as_attachment=True, download_name=f"{stem}_routed.xlsx", max_age=0,
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

