@@ -189,7 +189,11 @@ def retrain_report() -> Response:
     path = latest_report(model_state().predictor)
     if path is None:
         abort(404)
-    response = Response(path.read_text(encoding="utf-8"), mimetype="text/plain")
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")  # a damaged byte shows as U+FFFD, not a 500
+    except OSError:
+        abort(404)
+    response = Response(text, mimetype="text/plain")
     response.headers["Cache-Control"] = "no-cache"
     return response
 

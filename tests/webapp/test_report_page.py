@@ -52,3 +52,11 @@ def test_without_a_report_there_is_no_link_and_the_route_is_404(models, monkeypa
 def test_the_report_route_without_a_model_is_404(tmp_path, monkeypatch):
     client = client_of(tmp_path / "nothing", monkeypatch)
     assert client.get("/model/report").status_code == 404
+
+
+def test_a_damaged_report_is_shown_with_replacement_characters_not_a_500(models, monkeypatch):
+    add_report(models)
+    target = models / "reports" / "20261122-020000-20261122-020135-ab12cd.md"
+    target.write_bytes("# 再学習レポート\n".encode("utf-8") + b"\xff\xfe\n")
+    response = client_of(models, monkeypatch).get("/model/report")
+    assert response.status_code == 200 and response.get_data(as_text=True) == "# 再学習レポート\n\ufffd\ufffd\n"
