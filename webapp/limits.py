@@ -12,6 +12,13 @@ to N times the limit, and counters restart with the workers. Point ``TOIAWASE_RA
 at a shared store (``redis://host:6379``, Flask-Limiter's storage URIs) for one count per client
 across workers. ``TOIAWASE_RATE_LIMIT_ENABLED=0`` turns the limits off.
 
+``memory://`` is served by :class:`ThreadSafeMemoryStorage`, not by the ``limits`` library's own
+``MemoryStorage``: in ``limits`` 5.8.0 (``requirements.lock``) two threads counting at once can
+both start its expiry timer, and the second start raises ``RuntimeError: threads can only be
+started once``, a 500 for that request (seen once in 1,863 requests of ``bench/reliability.py``'s
+load on 2026-12-06; the race is alisaifee/limits pull request #352, "Make memory storage
+threadsafe").
+
 **Bearer token.** When ``TOIAWASE_API_TOKEN`` (config ``API_TOKEN``) is set, the write endpoints
 of the API (``POST /api/v1/feedback``; there is no webhook endpoint) require
 ``Authorization: Bearer <token>`` (RFC 6750 §2.1), compared in constant time
@@ -27,24 +34,66 @@ import hmac
 from collections.abc import Callable
 from typing import TypeVar
 
+import threading
+
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits.storage import MemoryStorage
 
 from webapp.errors import AppError
 
 View = TypeVar("View", bound=Callable)
 
 
+#: The storage scheme of :class:`ThreadSafeMemoryStorage`; ``memory://`` is mapped to it.
+SAFE_MEMORY_SCHEME = "toiawase-memory"
+
+
+class ThreadSafeMemoryStorage(MemoryStorage):
+    """``limits``' in-memory storage with its counting calls made one at a time (``toiawase-memory://``).
+
+    ``MemoryStorage.incr``, ``decr`` and ``acquire_entry`` each check whether the expiry timer
+    runs and start a new one if not; two threads doing so at once start the same timer twice
+    (``RuntimeError``). Here one lock per storage makes each of those calls whole. A call takes
+    microseconds, so the lock costs the worker's 32 threads nothing measurable.
+    """
+
+    STORAGE_SCHEME = [SAFE_MEMORY_SCHEME]
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: str) -> None:
+        self._counting = threading.Lock()
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        """``MemoryStorage.incr`` under the storage's lock."""
+        with self._counting:
+            return super().incr(key, expiry, amount)
+
+    def decr(self, key: str, amount: int = 1) -> int:
+        """``MemoryStorage.decr`` under the storage's lock."""
+        with self._counting:
+            return super().decr(key, amount)
+
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        """``MemoryStorage.acquire_entry`` (moving window) under the storage's lock."""
+        with self._counting:
+            return super().acquire_entry(key, limit, expiry, amount)
+
+
 def init_limiter(app: Flask, exempt: tuple[str, ...] = ("health.healthz", "static")) -> Limiter:
     """Apply the application-wide limits of ``app.config`` (``RATELIMIT_*``) to every view but ``exempt`` ones.
 
     One count per client for all its requests (Flask-Limiter's "application limits"), not one per
-    route.
+    route. A ``memory://`` storage URI is served by :class:`ThreadSafeMemoryStorage`.
 
-    Returns the :class:`flask_limiter.Limiter` (also in ``app.extensions["limiter"]``).
+    Returns the :class:`flask_limiter.Limiter` (also in the set ``app.extensions["limiter"]``).
     """
-    return Limiter(get_remote_address, app=app, application_limits_exempt_when=lambda: request.endpoint in exempt)
+    configured = str(app.config.get("RATELIMIT_STORAGE_URI") or "memory://")
+    # Flask-Limiter prefers the constructor's storage_uri to the config's; the config keeps what was set.
+    storage_uri = f"{SAFE_MEMORY_SCHEME}://" if configured.startswith("memory://") else None
+    return Limiter(get_remote_address, app=app, storage_uri=storage_uri,
+                   application_limits_exempt_when=lambda: request.endpoint in exempt)
 
 
 def requires_token(view: View) -> View:

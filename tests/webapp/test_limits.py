@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 
 import pytest
 
 from webapp import settings
+from webapp.limits import ThreadSafeMemoryStorage
 
 SECRET_QUESTION = "佐藤太郎です。注文番号AB-1234の返品をお願いしたいのですが、電話は090-8765-4321です"
 TOKEN = "s3cret-token-7e2a"
@@ -105,6 +107,30 @@ def test_the_default_limit_is_documented_in_settings(make_app):
     app = make_app()
     assert app.config["RATELIMIT_APPLICATION"] == settings.DEFAULT_RATE_LIMIT == "600 per minute;50 per second"
     assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+    # memory:// is served by the storage whose counting calls take a lock (limits 5.8.0's own
+    # MemoryStorage can start its expiry timer twice from two threads: a 500 under load).
+    [limiter] = app.extensions["limiter"]  # Flask-Limiter keeps a set of the app's limiters
+    assert type(limiter.storage) is ThreadSafeMemoryStorage
+
+
+def test_the_memory_storage_counts_one_call_at_a_time():
+    storage = ThreadSafeMemoryStorage()
+    results: list[int] = []
+    with storage._counting:  # another thread is counting
+        waiting = threading.Thread(target=lambda: results.append(storage.incr("client", 60)))
+        waiting.start()
+        waiting.join(0.3)
+        assert waiting.is_alive() and results == []
+    waiting.join(5)
+    assert results == [1]
+    threads = [threading.Thread(target=lambda: [storage.incr("client", 60) for _ in range(500)]) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert storage.get("client") == 1 + 8 * 500
+    assert storage.acquire_entry("window", 2, 60) and storage.acquire_entry("window", 2, 60) and not storage.acquire_entry("window", 2, 60)
+    assert storage.decr("client", 1) == 8 * 500
 
 
 # --- HEAD wherever GET works -------------------------------------------------------------------
