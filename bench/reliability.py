@@ -51,7 +51,7 @@ from tests.server import ServerStartError, free_port, start_server, stop_server,
 #: Rows of "faults survived": (what, pytest node ids, or prefixes of them).
 FAULTS = [
     ("bad bundle at start (serve exits 2 naming the file)", ["tests/webapp/test_server.py::test_serve_refuses_a_broken_bundle_before_forking"]),
-    ("bad bundle at reload (in-process, 3 kinds of damage)", ["tests/webapp/test_reload.py::test_a_broken_bundle_is_refused_and_the_old_one_keeps_serving"]),
+    ("bad bundle at reload (in-process, 4 kinds of damage)", ["tests/webapp/test_reload.py::test_a_broken_bundle_is_refused_and_the_old_one_keeps_serving"]),
     ("bad bundle at reload and kill -HUP (gunicorn)", ["tests/webapp/test_server.py::test_live_reload_and_hup_on_the_real_server"]),
     ("kill -9 during toiawase train", ["tests/routing/test_crash_safety.py::test_kill_9_of_train_at_random_points_keeps_current_loadable_and_leftovers_are_removed",
                                        "tests/routing/test_crash_safety.py::test_a_killed_writer_leaves_a_directory_that_the_next_writer_removes"]),
