@@ -98,7 +98,9 @@ def fault_rows(outcomes: dict[str, str]) -> tuple[list[str], int]:
 
 def load(model: str, users: int, duration: int, tmp: Path, warmup: int = 10) -> dict[str, dict[str, str]]:
     """Serve ``model`` with 2 workers and run the Locust mix (after ``warmup`` seconds of it not
-    recorded, as ``bench/loadtest/run.py --warmup``); Locust's rows by kind."""
+    recorded, as ``bench/loadtest/run.py --warmup``); Locust's rows by kind. When a request
+    failed, Locust's failures and the server log's lines from each of its first 3 errors on are
+    printed to stderr (the temporary directory holding them is removed with the run)."""
     port = free_port()
     log = tmp / "server.log"
     process = start_server(model, port, 2, log)
@@ -110,9 +112,20 @@ def load(model: str, users: int, duration: int, tmp: Path, warmup: int = 10) -> 
         time.sleep(3)
         if warmup:
             run_locust(port, users, warmup, tmp / "warmup", only_single=False)
-        return run_locust(port, users, duration, tmp / "mix", only_single=False)
+        rows = run_locust(port, users, duration, tmp / "mix", only_single=False)
     finally:
         stop_server(process)
+    if int(rows.get("Aggregated", {}).get("Failure Count", 0)):
+        # The temporary directory goes with the run: say now what failed and what the server logged.
+        failed = Path(f"{tmp / 'mix'}_failures.csv")
+        print(f"Locust's failures:\n{failed.read_text() if failed.exists() else '(no failures file)'}", file=sys.stderr)
+        logged = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
+        starts: list[int] = []
+        for i, line in enumerate(logged):
+            if ("[ERROR]" in line or '" 5' in line) and (not starts or i >= starts[-1] + 30) and len(starts) < 3:
+                starts.append(i)
+        print("server log from its errors on:\n" + "\n...\n".join("\n".join(logged[i : i + 30]) for i in starts), file=sys.stderr)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
