@@ -136,6 +136,9 @@ def read_manifest(directory: Path) -> dict:
     missing = [key for key in ("kind", "version", "created_at", "categories", "preprocessing", "model") if key not in manifest]
     if missing:
         raise BundleError(f"{path}: incomplete or damaged bundle (no {', '.join(missing)})")
+    for key in ("kind", "version", "created_at"):
+        if not isinstance(manifest[key], str):
+            raise BundleError(f"{path}: incomplete or damaged bundle ({key} is {manifest[key]!r:.60}, not a text)")
     return manifest
 
 

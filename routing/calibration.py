@@ -210,8 +210,9 @@ class Calibration:
         """From ``bundle.json["calibration"]`` (``None`` or ``{}``: no calibration).
 
         Raises:
-            ValueError: for a section or ``top_label`` that is not a JSON object, or a temperature,
-                slope or intercept that is not a finite number (temperature and slope also > 0).
+            ValueError: for a section or ``top_label`` that is not a JSON object, a temperature,
+                slope or intercept that is not a finite number (temperature and slope also > 0),
+                or a ``fitted_on`` (the holdout's size, shown on ``/model``) that is not a count.
             TypeError: for a number field that is not a number.
         """
         section = section or {}
@@ -219,6 +220,9 @@ class Calibration:
         if not isinstance(top, dict):
             shown = section if top is None else section["top_label"]
             raise ValueError(f"calibration and its top_label (bundle.json) must be JSON objects, not {type(shown).__name__} {shown!r:.60}")
+        fitted_on = section.get("fitted_on")
+        if fitted_on is not None and not (isinstance(fitted_on, int) and not isinstance(fitted_on, bool) and fitted_on >= 0):
+            raise ValueError(f"calibration.fitted_on is {fitted_on!r:.60}, not a number of questions")
         calibration = cls(float(section.get("temperature", 1.0)), float(top.get("slope", 1.0)), float(top.get("intercept", 0.0)))
         numbers = np.array([calibration.temperature, calibration.slope, calibration.intercept])
         if not (np.isfinite(numbers).all() and calibration.temperature > 0 and calibration.slope > 0):

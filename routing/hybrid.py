@@ -106,11 +106,16 @@ class LSTMMember:
         vocabulary: the tokens the network knows.
         seq_len: most tokens read per question.
         network: the NumPy forward pass (:class:`routing.lstm.RecurrentNetwork`).
+
+    Raises:
+        ValueError: for ``seq_len`` < 1 (every question would be cut to nothing).
     """
 
     def __init__(self, vocabulary: Vocabulary, seq_len: int, network: RecurrentNetwork) -> None:
         self.vocabulary = vocabulary
         self.seq_len = int(seq_len)
+        if self.seq_len < 1:
+            raise ValueError(f"seq_len is {self.seq_len}, not a number of tokens ≥ 1")
         self.network = network
 
     def logits(self, documents: Sequence[Document]) -> np.ndarray:

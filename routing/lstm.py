@@ -289,6 +289,8 @@ class LSTMPredictor(Predictor):
         parameters = manifest["model"]
         self.network_config = ModelConfig(**parameters["network"])
         self.seq_len = int(parameters["seq_len"])
+        if self.seq_len < 1:
+            raise ValueError(f"seq_len is {self.seq_len}, not a number of tokens ≥ 1")
         self.vocabulary = vocabulary
         self.network = RecurrentNetwork(self.network_config, weights)
 

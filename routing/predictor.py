@@ -349,5 +349,6 @@ def load_predictor(path: str | os.PathLike, *, similar: bool = True) -> Predicto
         return predictor
     except BundleError:
         raise
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        # AttributeError: a section that must be a JSON object is another JSON value ("similar": 3).
         raise BundleError(f"{directory}: incomplete or damaged {kind} bundle ({type(exc).__name__}: {exc})") from None

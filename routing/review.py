@@ -58,7 +58,18 @@ class ReviewPolicy:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ReviewPolicy":
-        """Inverse of :meth:`to_dict` (extra keys such as the stored curve are ignored)."""
+        """Inverse of :meth:`to_dict` (the stored curve is ignored).
+
+        Raises:
+            ValueError: for a threshold or margin outside [0, 1], or a ``target_precision``,
+                ``holdout_coverage`` or ``holdout_accuracy`` (the records ``/model`` shows) that
+                is neither ``null`` nor a number in [0, 1].
+            KeyError: without ``threshold`` or ``margin``.
+        """
+        for name in ("target_precision", "holdout_coverage", "holdout_accuracy"):
+            value = data.get(name)
+            if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0):
+                raise ValueError(f"review.{name} is {value!r:.60}, not a number in [0, 1]")
         return cls(float(data["threshold"]), float(data["margin"]), data.get("target_precision"))
 
 

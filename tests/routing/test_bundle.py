@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -340,3 +341,33 @@ def test_a_broken_file_is_named(models, damage, message):
     with pytest.raises(BundleError, match=message) as info:
         load_bundle(path)
     assert str(info.value).startswith(str(path))
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("kind", [], r"bundle.json: incomplete or damaged bundle \(kind is \[\], not a text\)"),
+        ("version", 7, r"bundle.json: incomplete or damaged bundle \(version is 7, not a text\)"),
+        ("similar", 3, r"incomplete or damaged hybrid bundle \(AttributeError: 'int' object has no attribute 'get'\)"),
+        ("out_of_scope", "x", r"incomplete or damaged hybrid bundle \(AttributeError: 'str' object has no attribute 'get'\)"),
+        ("model.lstm.seq_len", 0, r"incomplete or damaged hybrid bundle \(ValueError: seq_len is 0, not a number of tokens ≥ 1\)"),
+        ("review.holdout_coverage", "84%", r"\(ValueError: review.holdout_coverage is '84%', not a number in \[0, 1\]\)"),
+        ("review.target_precision", 95, r"\(ValueError: review.target_precision is 95, not a number in \[0, 1\]\)"),
+        ("calibration.fitted_on", "1,234", r"\(ValueError: calibration.fitted_on is '1,234', not a number of questions\)"),
+    ],
+)
+def test_a_manifest_field_of_the_wrong_shape_is_a_damaged_bundle(hybrid_bundle_dir, tmp_path, field, value, message):
+    # Each of these was a traceback at load or in predict, or a 500 on /model, before it was
+    # checked (a throwaway fuzz of bundle.json's fields through load_predictor and the app).
+    directory = tmp_path / "bundle"
+    shutil.copytree(hybrid_bundle_dir / "current", directory)
+    manifest = json.loads((directory / "bundle.json").read_text(encoding="utf-8"))
+    *parents, last = field.split(".")
+    target = manifest
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    (directory / "bundle.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(BundleError, match=message) as raised:
+        load_bundle(directory)
+    assert str(raised.value).startswith(str(directory))
