@@ -35,6 +35,7 @@ directory into a predictor of its kind. Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -80,6 +81,17 @@ def resolve_bundle_path(path: str | os.PathLike) -> Path:
     if not path.exists():
         raise BundleError(f"{path}: no such model bundle or models directory; train one with `toiawase train --data FILE --out {path}`")
     raise BundleError(f"{path}: not a model bundle (no {MANIFEST}) and no {CURRENT!r} bundle inside; train one with `toiawase train`")
+
+
+def is_number(value: object) -> bool:
+    """Whether a parsed JSON value is a finite number (``true``/``false`` are not, though Python
+    counts ``bool`` as ``int``; ``NaN`` and ``Infinity``, which Python's ``json`` reads, are not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_count(value: object) -> bool:
+    """Whether a parsed JSON value is an integer ≥ 0 (``true``/``false`` are not)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def read_json(directory: Path, name: str) -> object:

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from routing.bundle import is_count
 from routing.softmax import log_softmax, softmax
 
 #: Equal-width bins of the expected calibration error (Guo et al. 2017 use 15).
@@ -221,7 +222,7 @@ class Calibration:
             shown = section if top is None else section["top_label"]
             raise ValueError(f"calibration and its top_label (bundle.json) must be JSON objects, not {type(shown).__name__} {shown!r:.60}")
         fitted_on = section.get("fitted_on")
-        if fitted_on is not None and not (isinstance(fitted_on, int) and not isinstance(fitted_on, bool) and fitted_on >= 0):
+        if fitted_on is not None and not is_count(fitted_on):
             raise ValueError(f"calibration.fitted_on is {fitted_on!r:.60}, not a number of questions")
         calibration = cls(float(section.get("temperature", 1.0)), float(top.get("slope", 1.0)), float(top.get("intercept", 0.0)))
         numbers = np.array([calibration.temperature, calibration.slope, calibration.intercept])

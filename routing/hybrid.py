@@ -42,7 +42,7 @@ import numpy as np
 
 from preprocessing.pipeline import Document
 from routing.bundle import read_arrays, read_json
-from routing.lstm import ModelConfig, RecurrentNetwork
+from routing.lstm import ModelConfig, RecurrentNetwork, read_seq_len
 from routing.ngrams import NgramConfig, NgramFeaturizer
 from routing.predictor import Predictor
 from routing.softmax import log_softmax
@@ -113,9 +113,7 @@ class LSTMMember:
 
     def __init__(self, vocabulary: Vocabulary, seq_len: int, network: RecurrentNetwork) -> None:
         self.vocabulary = vocabulary
-        self.seq_len = int(seq_len)
-        if self.seq_len < 1:
-            raise ValueError(f"seq_len is {self.seq_len}, not a number of tokens ≥ 1")
+        self.seq_len = read_seq_len(seq_len)
         self.network = network
 
     def logits(self, documents: Sequence[Document]) -> np.ndarray:

@@ -267,6 +267,19 @@ class RecurrentNetwork:
         return out
 
 
+def read_seq_len(seq_len: object) -> int:
+    """``seq_len`` of a bundle's ``model`` section as the most tokens read per question.
+
+    Raises:
+        ValueError: for a value below 1 (every question would be cut to nothing) or not a number.
+        TypeError: for a value ``int()`` does not take (a list, an object, ``null``).
+    """
+    limit = int(seq_len)  # type: ignore[call-overload]
+    if limit < 1:
+        raise ValueError(f"seq_len is {limit}, not a number of tokens ≥ 1")
+    return limit
+
+
 class LSTMPredictor(Predictor):
     """Predictor of kind ``lstm``: vocabulary ids, cut to ``seq_len``, through :class:`RecurrentNetwork`.
 
@@ -288,9 +301,7 @@ class LSTMPredictor(Predictor):
         super().__init__(path, manifest, metrics)
         parameters = manifest["model"]
         self.network_config = ModelConfig(**parameters["network"])
-        self.seq_len = int(parameters["seq_len"])
-        if self.seq_len < 1:
-            raise ValueError(f"seq_len is {self.seq_len}, not a number of tokens ≥ 1")
+        self.seq_len = read_seq_len(parameters["seq_len"])
         self.vocabulary = vocabulary
         self.network = RecurrentNetwork(self.network_config, weights)
 

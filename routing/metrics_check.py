@@ -15,10 +15,9 @@ that is present must have the documented type. Fields no reader uses are not che
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-from routing.bundle import BundleError
+from routing.bundle import BundleError, is_count, is_number
 
 #: Scores in [0, 1] (or ``null``) at the top level, in each per-category row and each baseline.
 SCORES = ("accuracy", "macro_f1", "weighted_f1")
@@ -57,17 +56,17 @@ def check_metrics(metrics: object, path: Path) -> dict:
     checker.rows(top)
     matrix = checker.optional(top, "confusion_matrix", list)
     for i, line in enumerate(matrix or []):
-        checker.require(isinstance(line, list) and all(_is_count(v) for v in line), f"confusion_matrix[{i}]", line, "a list of counts")
+        checker.require(isinstance(line, list) and all(is_count(v) for v in line), f"confusion_matrix[{i}]", line, "a list of counts")
     calibration = checker.optional(top, "calibration", dict)
     if calibration is not None:
         temperature = calibration.get("temperature")
         checker.require(
-            temperature is None or (_is_number(temperature) and temperature > 0), "calibration.temperature", temperature, "a positive number"
+            temperature is None or (is_number(temperature) and temperature > 0), "calibration.temperature", temperature, "a positive number"
         )
         for name in CALIBRATION_ERRORS:
             checker.score(calibration, name, "calibration.")
         bins = calibration.get("bins")
-        checker.require(bins is None or (_is_count(bins) and bins > 0), "calibration.bins", bins, "a positive count")
+        checker.require(bins is None or (is_count(bins) and bins > 0), "calibration.bins", bins, "a positive count")
     review = checker.optional(top, "review", dict)
     if review is not None:
         checker.count(review, "n", "review.")
@@ -91,15 +90,6 @@ def check_metrics(metrics: object, path: Path) -> dict:
             value = data.get(name)
             checker.require(value is None or isinstance(value, str), f"data.{name}", value, "a text")
     return top
-
-
-def _is_number(value: object) -> bool:
-    """A finite JSON number (``bool`` is not one, though Python counts it as ``int``)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class _Checker:
@@ -136,11 +126,11 @@ class _Checker:
 
     def score(self, parent: dict, name: str, prefix: str = "") -> None:
         value = parent.get(name)
-        self.require(value is None or (_is_number(value) and 0 <= value <= 1), prefix + name, value, "a number in [0, 1]")
+        self.require(value is None or (is_number(value) and 0 <= value <= 1), prefix + name, value, "a number in [0, 1]")
 
     def count(self, parent: dict, name: str, prefix: str = "") -> None:
         value = parent.get(name)
-        self.require(value is None or _is_count(value), prefix + name, value, "a count (an integer ≥ 0)")
+        self.require(value is None or is_count(value), prefix + name, value, "a count (an integer ≥ 0)")
 
     def counts(self, parent: dict, name: str, prefix: str = "") -> None:
         value = parent.get(name)
@@ -148,4 +138,4 @@ class _Checker:
             return
         self.mapping(value, prefix + name)
         for key, count in value.items():
-            self.require(_is_count(count), f"{prefix}{name}.{key}", count, "a count (an integer ≥ 0)")
+            self.require(is_count(count), f"{prefix}{name}.{key}", count, "a count (an integer ≥ 0)")

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from routing.bundle import is_number
+
 #: The reasons a question needs review, in the order they are checked.
 REASONS: tuple[str, ...] = ("no_content", "out_of_scope", "ambiguous", "low_confidence")
 
@@ -68,7 +70,7 @@ class ReviewPolicy:
         """
         for name in ("target_precision", "holdout_coverage", "holdout_accuracy"):
             value = data.get(name)
-            if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0):
+            if value is not None and not (is_number(value) and 0.0 <= value <= 1.0):
                 raise ValueError(f"review.{name} is {value!r:.60}, not a number in [0, 1]")
         return cls(float(data["threshold"]), float(data["margin"]), data.get("target_precision"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -52,6 +53,18 @@ def broken_bundle(models: Path, version: str, damage: str = "empty-weights", sou
     return target
 
 
+def with_field(document: dict, field: str, value: object) -> dict:
+    """A deep copy of a parsed JSON ``document`` with the dotted ``field`` (``"review.reasons"``)
+    set to ``value``: a bundle file damaged in one place."""
+    changed = copy.deepcopy(document)
+    *parents, last = field.split(".")
+    target = changed
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    return changed
+
+
 def point_current(models: Path, version: str) -> None:
     """Flip ``models/current`` to ``version`` atomically, even to a broken bundle (what
     ``set_current`` refuses only when ``bundle.json`` is missing)."""
@@ -62,4 +75,4 @@ def point_current(models: Path, version: str) -> None:
     os.replace(link, models / "current")
 
 
-__all__ = ["broken_bundle", "copy_bundle", "point_current", "set_current"]
+__all__ = ["broken_bundle", "copy_bundle", "point_current", "set_current", "with_field"]

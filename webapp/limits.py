@@ -31,10 +31,9 @@ from __future__ import annotations
 
 import functools
 import hmac
+import threading
 from collections.abc import Callable
 from typing import TypeVar
-
-import threading
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter

@@ -19,6 +19,7 @@ from routing.predictor import NO_CONTENT, EmptyQuestionError
 from routing.review import ReviewPolicy
 from routing.predictor import load_predictor as load_bundle
 from routing.vocabulary import Vocabulary
+from tests.bundles import with_field
 from tests.paths import TEST_DATA
 from training.config import TrainConfig
 
@@ -361,12 +362,7 @@ def test_a_manifest_field_of_the_wrong_shape_is_a_damaged_bundle(hybrid_bundle_d
     # checked (a throwaway fuzz of bundle.json's fields through load_predictor and the app).
     directory = tmp_path / "bundle"
     shutil.copytree(hybrid_bundle_dir / "current", directory)
-    manifest = json.loads((directory / "bundle.json").read_text(encoding="utf-8"))
-    *parents, last = field.split(".")
-    target = manifest
-    for key in parents:
-        target = target[key]
-    target[last] = value
+    manifest = with_field(json.loads((directory / "bundle.json").read_text(encoding="utf-8")), field, value)
     (directory / "bundle.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     with pytest.raises(BundleError, match=message) as raised:
         load_bundle(directory)

@@ -13,7 +13,7 @@ from routing.bundle import BundleError
 from routing.metrics_check import check_metrics
 from routing.predictor import load_predictor
 from routing.versions import list_versions
-from tests.bundles import copy_models
+from tests.bundles import copy_models, with_field
 from tests.paths import TEST_DATA
 
 PATH = Path("/srv/models/v1/metrics.json")
@@ -40,17 +40,6 @@ def test_absent_and_null_fields_are_accepted():
     assert check_metrics({}, PATH) == {}
     nulls = {"n": None, "accuracy": None, "per_category": None, "calibration": None, "review": None, "baselines": None, "data": None}
     assert check_metrics(nulls, PATH) is nulls
-
-
-def damaged(metrics: dict, path: str, value: object) -> dict:
-    """A copy of ``metrics`` with the field at dotted ``path`` set to ``value``."""
-    copied = copy.deepcopy(metrics)
-    *parents, last = path.split(".")
-    target = copied
-    for key in parents:
-        target = target[key]
-    target[last] = value
-    return copied
 
 
 @pytest.mark.parametrize(
@@ -85,7 +74,7 @@ def damaged(metrics: dict, path: str, value: object) -> dict:
 )
 def test_a_field_of_the_wrong_shape_is_named(metrics, field, value, message):
     with pytest.raises(BundleError) as raised:
-        check_metrics(damaged(metrics, field, value), PATH)
+        check_metrics(with_field(metrics, field, value), PATH)
     assert str(raised.value) == f"{PATH}: damaged: {message}"
 
 
@@ -96,7 +85,7 @@ def test_the_file_itself_must_be_an_object():
 
 def test_a_long_value_is_shortened_in_the_message(metrics):
     with pytest.raises(BundleError) as raised:
-        check_metrics(damaged(metrics, "accuracy", "x" * 500), PATH)
+        check_metrics(with_field(metrics, "accuracy", "x" * 500), PATH)
     assert len(str(raised.value)) < len(str(PATH)) + 120 and "..." in str(raised.value)
 
 
@@ -105,7 +94,7 @@ def test_loading_and_listing_name_the_damaged_file(trained_bundle_dir, tmp_path)
     version = os.readlink(models / "current")
     path = models / version / "metrics.json"
     metrics = json.loads(path.read_text(encoding="utf-8"))
-    path.write_text(json.dumps(damaged(metrics, "data.train_counts", ["配送"]), ensure_ascii=False), encoding="utf-8")
+    path.write_text(json.dumps(with_field(metrics, "data.train_counts", ["配送"]), ensure_ascii=False), encoding="utf-8")
     expected = f"{path}: damaged: data.train_counts is ['配送'], not a JSON object"
     with pytest.raises(BundleError) as raised:
         load_predictor(models)

@@ -11,7 +11,6 @@ of symbolic links to the session's hybrid bundle with the one damaged file writt
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import pytest
 
 from routing.bundle import BundleError
 from routing.predictor import load_predictor
-from tests.bundles import point_current
+from tests.bundles import point_current, with_field
 from webapp import create_app, settings
 
 #: Values of the wrong type for any field (a text, null, a list, a negative number).
@@ -33,16 +32,10 @@ QUESTIONS = ["注文した商品がまだ届きません", "！！！？？？",
 def damaged_documents(document: dict) -> Iterator[tuple[str, dict]]:
     """``(field, copy)`` for every field at depth 1 and 2 of ``document`` set to each of :data:`WRONG`."""
     for key, value in document.items():
-        for wrong in WRONG:
-            changed = copy.deepcopy(document)
-            changed[key] = wrong
-            yield f"{key}={wrong!r}", changed
-        if isinstance(value, dict):
-            for inner in value:
-                for wrong in WRONG:
-                    changed = copy.deepcopy(document)
-                    changed[key][inner] = wrong
-                    yield f"{key}.{inner}={wrong!r}", changed
+        fields = [key] + ([f"{key}.{inner}" for inner in value] if isinstance(value, dict) else [])
+        for field in fields:
+            for wrong in WRONG:
+                yield f"{field}={wrong!r}", with_field(document, field, wrong)
 
 
 @pytest.mark.parametrize("name", ["bundle.json", "metrics.json"])
